@@ -1,0 +1,53 @@
+/* gen/gen.h: weft's code generator and command line: the types and functions of the gen/ folder.
+ *
+ * gen/ prints C from a planned Graph through one writer (emitf) and the target tables of
+ * templates/. Sections follow the files: emit.c, templates.c, cgen.c, harness.c, main.c.
+ */
+#ifndef WEFT_GEN_H
+#define WEFT_GEN_H
+
+#include "../ir/ir.h"
+
+/* ---- emit.c: the one writer of generated text ---- */
+
+typedef struct Buf {
+	char *data; /* NUL-terminated, malloc'd */
+	size_t len;
+	size_t cap;
+} Buf;
+
+void emitf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(Buf *b);
+/* Write files atomically: each goes to a temporary name in dir, then all are renamed into place,
+   so a failure leaves no partial output. false (with error_plain) on failure. */
+bool gen_write_files(const char *dir, int n, const char *const *names, const Buf *const *bufs);
+
+/* ---- templates.c: per-target tables of C text, read from templates/TARGET.tpl ---- */
+
+typedef struct Templates Templates;
+/* Load templates/<target>.tpl from the template directory (see gen_template_dir). */
+Templates *gen_load_templates(const char *target);
+/* The text of entry key; dies if the table has no such entry (a weft bug). */
+const char *gen_template(const Templates *t, const char *key);
+/* Append tpl to b with $1, $2, $3 replaced by a1, a2, a3. */
+void gen_expand(Buf *b, const char *tpl, const char *a1, const char *a2, const char *a3);
+/* The directory templates are read from: $WEFT_TEMPLATES, else <dir of weft>/templates, else
+   <dir of weft>/../share/weft/templates, else the source tree's templates/ (set at build time). */
+const char *gen_template_dir(void);
+
+/* ---- cgen.c: the C generator ---- */
+
+typedef struct GenOptions {
+	const char *target; /* native avx512 avx2 sse neon scalar */
+} GenOptions;
+
+/* Generate NAME.h into h and NAME.c into c for a planned graph with weights loaded. */
+void gen_model(const Graph *g, const GenOptions *o, Buf *h, Buf *c);
+
+/* ---- harness.c: a main() that runs the generated model on raw f32 files ---- */
+
+/* A C file with main(argc, argv): argv = input files in declaration order, then output files.
+   Reads each input (exact size checked), runs NAME_run, writes each output. Exit 0 on success. */
+void gen_harness(const Graph *g, Buf *c);
+
+#endif
