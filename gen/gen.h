@@ -18,6 +18,12 @@ typedef struct Buf {
 
 void emitf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(Buf *b);
+void buf_puts(Buf *b, const char *s);
+void buf_putn(Buf *b, const char *s, size_t n);
+void buf_putc(Buf *b, char ch);
+/* A C99 float literal that reads back exactly as v ("1.0f", "-HUGE_VALF"); fast enough for
+   millions of weights. */
+void gen_float(Buf *b, float v);
 /* Write files atomically: each goes to a temporary name in dir, then all are renamed into place,
    so a failure leaves no partial output. false (with error_plain) on failure. */
 bool gen_write_files(const char *dir, int n, const char *const *names, const Buf *const *bufs);
@@ -43,6 +49,27 @@ typedef struct GenOptions {
 
 /* Generate NAME.h into h and NAME.c into c for a planned graph with weights loaded. */
 void gen_model(const Graph *g, const GenOptions *o, Buf *h, Buf *c);
+
+/* Shared by cgen.c (the file, the entry point, where tensors live) and ops.c (one kernel per op). */
+typedef struct Gen {
+	const Graph *g;
+	const Templates *t;  /* the target's table */
+	Buf *c;              /* the .c being written */
+	int ind;             /* tabs before the next line */
+	const char *idx;     /* C type of loop indices: "int", or "long long" for huge tensors */
+} Gen;
+void gen_line(Gen *G, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "for (IDX weft_VAR = LO; weft_VAR < HI; weft_VAR++) {", after WEFT_PARALLEL_FOR if parallel. */
+void gen_for(Gen *G, const char *var, const char *lo, const char *hi, bool parallel);
+void gen_forn(Gen *G, const char *var, int64_t n, bool parallel);
+void gen_end(Gen *G, const char *var); /* closes a loop: "}" and a comment naming VAR */
+/* C expression of a tensor's first element (through views); dies if it has no storage. */
+const char *gen_home(Gen *G, int tensor);
+/* "const float *restrict NAME = HOME;" (or "float *" for the written one). */
+void gen_decl_in(Gen *G, const char *name, int tensor, bool restr);
+void gen_decl_out(Gen *G, const char *name, int tensor, bool restr);
+const char *gen_flit(double v); /* a float literal (arena string) */
+void gen_op_kernel(Gen *G, const Op *op); /* ops.c: the statements of one op inside its block */
 
 /* ---- harness.c: a main() that runs the generated model on raw f32 files ---- */
 

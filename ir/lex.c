@@ -110,7 +110,7 @@ static const char *lex_number(Lexer *L, const char *s)
 	bool hex = d[0] == '0' && (d[1] == 'x' || d[1] == 'X');
 	bool has_point = false, has_exp = false;
 	const char *e = hex ? scan_hex(d + 2, &has_point, &has_exp) : scan_decimal(d, &has_point, &has_exp);
-	bool bad_tail = is_ident_char((unsigned char)*e) || (*e == '.' && !has_point);
+	bool bad_tail = is_ident_char((unsigned char)*e) || *e == '.';
 	while (is_ident_char((unsigned char)*e) || *e == '.')
 		e++;
 	char *text = ir_strndup(s, (size_t)(e - s));

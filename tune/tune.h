@@ -27,5 +27,8 @@ void tune_remove_tmpdir(const char *dir);
 int tune_run_log(char *const argv[], double timeout_s, const char *log_path);
 /* Set by tune_run and tune_run_log: the last child was killed because it ran past its timeout. */
 extern bool tune_timed_out;
+/* A SIGINT, SIGTERM or SIGHUP that arrives while a child runs kills the child's process group
+   and is then re-raised; this hook, when set, runs just before (e.g. to remove a temp dir). */
+extern void (*tune_on_interrupt)(void);
 
 #endif

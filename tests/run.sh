@@ -1,0 +1,477 @@
+#!/usr/bin/env bash
+# tests/run.sh: weft's one test driver. Runs every kind of test in sequence and prints one line
+# per test (`ok   KIND/NAME`, or `FAIL KIND/NAME: reason` and a few indented lines of detail),
+# then exactly one last line `N passed, N failed` (`, N skipped` when any were skipped).
+# Exit status is non-zero iff a test failed.
+#
+# Kinds, in order: unit, error, run, golden, warnings, cli, examples-large.
+# Environment:
+#   WEFT=PATH       the weft binary (default ./weft); its directory holds the object files
+#                   (ir/*.o gen/*.o tune/*.o) that unit tests link against
+#   CC              C compiler for unit tests and helpers (default cc); weft itself also uses it
+#   FILTER=TEXT     run only the tests whose KIND/NAME contains TEXT
+#   SLOW=0          skip the slow tests (ResNet-18 and MobileNetV2: verify, strict warnings)
+#   JOBS=N          parallel compiles in the warnings kind (default: the number of CPUs)
+# Work files go to a temporary directory that is removed at the end.
+
+set -u
+cd "$(dirname "$0")/.." || exit 2 # the repository root: tests name files relative to it
+
+WEFT=${WEFT:-./weft}
+case $WEFT in /*) ;; *) WEFT=$PWD/$WEFT ;; esac
+CC=${CC:-cc}
+FILTER=${FILTER:-}
+SLOW=${SLOW:-1}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/weft-test.XXXXXX") || exit 2
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
+
+npass=0
+nfail=0
+nskip=0
+
+# ---- reporting ----
+
+selected() { [[ -z $FILTER || $1 == *"$FILTER"* ]]; }
+
+pass() {
+	npass=$((npass + 1))
+	echo "ok   $1"
+}
+
+# fail NAME REASON [DETAIL_FILE [head|tail]]: the detail file's first (or last) lines, indented.
+fail() {
+	nfail=$((nfail + 1))
+	echo "FAIL $1: $2"
+	if [[ $# -ge 3 && -s $3 ]]; then
+		if [[ ${4:-head} == tail ]]; then tail -n 12 "$3"; else head -n 12 "$3"; fi | sed 's/^/    /'
+	fi
+}
+
+# skip COUNT REASON: a group of COUNT tests that cannot run here, reported on one line.
+skip() {
+	nskip=$((nskip + $1))
+	echo "skipped: $2"
+}
+
+# limited SECONDS CMD...: run CMD with a time limit where timeout(1) exists (exit 124 on expiry).
+limited() {
+	local secs=$1
+	shift
+	if command -v timeout >/dev/null 2>&1; then
+		timeout "$secs" "$@"
+	else
+		"$@"
+	fi
+}
+
+# why STATUS: a short reason for a command's non-zero exit status.
+why() {
+	case $1 in
+	124) echo "timed out" ;;
+	134) echo "aborted (exit 134)" ;;
+	139) echo "crashed (segmentation fault)" ;;
+	*) echo "exit $1" ;;
+	esac
+}
+
+# The directory of the real weft binary (following a ./weft symlink into build/).
+objdir() { dirname "$(readlink -f "$WEFT")"; }
+
+# ---- 1. unit: tests/unit/*.c linked with weft's objects (all but gen/main.o) ----
+
+test_unit() {
+	local dir files objs=() san=() f name exe log
+	files=(tests/unit/*.c)
+	[[ -e ${files[0]} ]] || return 0
+	dir=$(objdir)
+	for f in "$dir"/ir/*.o "$dir"/gen/*.o "$dir"/tune/*.o; do
+		[[ -e $f && $f != */gen/main.o ]] && objs+=("$f")
+	done
+	[[ $dir == *build-san ]] && san=("-fsanitize=address,undefined")
+	for f in "${files[@]}"; do
+		name=unit/$(basename "$f" .c)
+		selected "$name" || continue
+		exe=$TMP/unit_$(basename "$f" .c)
+		log=$TMP/unit.log
+		if ! "$CC" -std=c11 -I. "${san[@]}" "$f" "${objs[@]}" -lm -o "$exe" >"$log" 2>&1; then
+			fail "$name" "does not compile" "$log"
+			continue
+		fi
+		local st=0
+		limited 120 "$exe" >"$log" 2>&1 || st=$?
+		if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "$(why $st)" "$log" tail; fi
+	done
+}
+
+# ---- 2. error: tests/errors/*.weft must be rejected with exactly the expected messages ----
+
+# check_errors FILE STDERR: empty output if the errors are exactly those of the `# expect:` lines,
+# else a description of the difference.
+check_errors() {
+	local file=$1 err=$2 want=$TMP/want.txt got=$TMP/got.txt
+	sed -n "s|^# expect: \(.*\)$|$file:\1|p" "$file" | sed 's|^\([^:]*:[0-9]*:[0-9]*:\) |\1 error: |' >"$want"
+	if [[ ! -s $want ]]; then
+		echo "the file has no '# expect: LINE:COL: MESSAGE' line"
+		return
+	fi
+	grep -F ': error: ' "$err" >"$got"
+	local line
+	while IFS= read -r line; do
+		grep -Fxq -- "$line" "$got" || echo "missing: $line"
+	done <"$want"
+	while IFS= read -r line; do
+		grep -Fxq -- "$line" "$want" || echo "unexpected: $line"
+	done <"$got"
+}
+
+test_error() {
+	local f name st out diffs
+	for f in tests/errors/*.weft; do
+		[[ -e $f ]] || continue
+		name=error/$(basename "$f" .weft)
+		selected "$name" || continue
+		st=0
+		limited 30 "$WEFT" check "$f" >"$TMP/out.txt" 2>"$TMP/err.txt" || st=$?
+		if [[ $st -ne 1 ]]; then
+			fail "$name" "weft check exited $st, want 1" "$TMP/err.txt"
+			continue
+		fi
+		diffs=$(check_errors "$f" "$TMP/err.txt")
+		if [[ -n $diffs ]]; then
+			{ echo "$diffs"; echo "--- stderr:"; cat "$TMP/err.txt"; } >"$TMP/detail.txt"
+			fail "$name" "wrong error messages" "$TMP/detail.txt"
+			continue
+		fi
+		out=$TMP/gen_error
+		rm -rf "$out" && mkdir "$out"
+		st=0
+		limited 30 "$WEFT" gen "$f" -o "$out" >"$TMP/out.txt" 2>&1 || st=$?
+		if [[ $st -ne 1 ]]; then
+			fail "$name" "weft gen exited $st, want 1" "$TMP/out.txt"
+		elif [[ -n $(ls -A "$out") ]]; then
+			ls -A "$out" >"$TMP/detail.txt"
+			fail "$name" "weft gen failed but left files in the output directory" "$TMP/detail.txt"
+		else
+			pass "$name"
+		fi
+	done
+}
+
+# ---- 3. run: generated C vs the reference interpreter on random inputs ----
+
+run_models() { ls tests/run/*.weft examples/block.weft examples/dwsep.weft examples/mlp.weft 2>/dev/null; }
+
+# test_name FILE: run/NAME for the corpus, run/examples/NAME for the examples.
+run_name() {
+	case $1 in
+	examples/*) echo "examples/$(basename "$1" .weft)" ;;
+	*) basename "$1" .weft ;;
+	esac
+}
+
+# verify KIND/NAME FILE SECONDS
+verify() {
+	local name=$1 f=$2 st=0
+	limited "$3" "$WEFT" verify "$f" >"$TMP/verify.txt" 2>&1 || st=$?
+	if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "weft verify $f: $(why $st)" "$TMP/verify.txt" tail; fi
+}
+
+test_run() {
+	local f name
+	for f in $(run_models); do
+		name=run/$(run_name "$f")
+		selected "$name" && verify "$name" "$f" 120
+	done
+}
+
+# ---- 4. golden: tests/golden/NAME.weft -> NAME.h.expected and NAME.c.expected, byte for byte ----
+
+test_golden() {
+	local f base name out st ext got
+	for f in tests/golden/*.weft; do
+		[[ -e $f ]] || continue
+		base=${f%.weft}
+		[[ -e $base.h.expected && -e $base.c.expected ]] || continue
+		name=golden/$(basename "$base")
+		selected "$name" || continue
+		out=$TMP/golden
+		rm -rf "$out" && mkdir "$out"
+		st=0
+		limited 60 "$WEFT" gen "$f" -o "$out" >"$TMP/out.txt" 2>&1 || st=$?
+		if [[ $st -ne 0 ]]; then
+			fail "$name" "weft gen $f: $(why $st)" "$TMP/out.txt"
+			continue
+		fi
+		local bad=
+		for ext in h c; do
+			got=$(ls "$out"/*."$ext" 2>/dev/null | head -n 1)
+			if [[ -z $got ]]; then
+				echo "weft gen wrote no .$ext file" >"$TMP/detail.txt"
+				bad=$ext
+				break
+			fi
+			if ! cmp -s "$got" "$base.$ext.expected"; then
+				diff -u "$base.$ext.expected" "$got" >"$TMP/detail.txt"
+				bad=$ext
+				break
+			fi
+		done
+		if [[ -n $bad ]]; then fail "$name" "generated .$bad differs from $base.$bad.expected" "$TMP/detail.txt"; else pass "$name"; fi
+	done
+}
+
+# ---- 5. warnings: the generated C compiles cleanly with strict warnings on every compiler ----
+
+# The compiler configurations: NAME|COMMAND (the command gets the warning flags and the file).
+warn_configs() {
+	echo "gcc|gcc"
+	echo "gcc-openmp|gcc -fopenmp"
+	echo "clang|clang"
+	echo "clang-openmp|clang -fopenmp"
+	# The SIMD branches of the generated code are compiled only when the target enables them.
+	if [[ $(uname -m) == x86_64 ]]; then
+		echo "gcc-avx512|gcc -fopenmp -march=x86-64-v4"
+		echo "clang-avx2|clang -march=x86-64-v3"
+	fi
+}
+
+# Every example and corpus model except the two large networks: their generated files hold
+# their weights as text (ResNet-18: 186 MB, a minute per compile), so examples-large checks them
+# with one configuration instead.
+warn_models() {
+	local f
+	for f in examples/*.weft tests/run/*.weft; do
+		[[ -e $f && $f != examples/resnet18.weft && $f != examples/mobilenetv2.weft ]] && echo "$f"
+	done
+}
+
+# Can `clang -fopenmp` compile a file that includes <omp.h>?
+clang_has_openmp() {
+	printf '#include <omp.h>\nint f(void) { return omp_get_max_threads(); }\n' >"$TMP/omp.c"
+	clang -fopenmp -c "$TMP/omp.c" -o "$TMP/omp.o" >/dev/null 2>&1
+}
+
+# strict_compile CMD FILE LOG: compile FILE with the strict flags; false (and the messages in
+# LOG) if there is any warning.
+strict_compile() {
+	# shellcheck disable=SC2086 # CMD is a command with its options
+	limited 600 $1 -std=c99 -Wall -Wextra -pedantic -Werror -O2 -c "$2" -o /dev/null >"$3" 2>&1
+}
+
+# gen_all DIR: weft gen every warn_models model into DIR/NAME/; a failure leaves DIR/NAME/FAILED.
+gen_all() {
+	local f m dir st
+	for f in $(warn_models); do
+		m=$(basename "$f" .weft)
+		dir=$1/$m
+		mkdir -p "$dir"
+		st=0
+		limited 300 "$WEFT" gen "$f" -o "$dir" >"$dir/gen.log" 2>&1 || st=$?
+		[[ $st -eq 0 ]] || echo "weft gen $f: $(why $st)" >"$dir/FAILED"
+	done
+}
+
+# warn_config NAME CMD GENDIR: one test: every generated model compiles cleanly with CMD.
+# Compiles run $JOBS at a time; the report is assembled in model order afterwards.
+warn_config() {
+	local cname=$1 cmd=$2 gendir=$3 f m dir running=0 nbad=0 bad=() log=$TMP/warn_$1.log
+	for f in $(warn_models); do
+		m=$(basename "$f" .weft)
+		dir=$gendir/$m
+		[[ -e $dir/FAILED ]] && continue
+		strict_compile "$cmd" "$dir/$m.c" "$dir/$cname.log" || touch "$dir/$cname.bad" &
+		running=$((running + 1))
+		if [[ $running -ge $JOBS ]]; then
+			wait -n
+			running=$((running - 1))
+		fi
+	done
+	wait
+	: >"$log"
+	for f in $(warn_models); do
+		m=$(basename "$f" .weft)
+		dir=$gendir/$m
+		if [[ -e $dir/FAILED ]]; then
+			{ echo "== $f: gen failed"; cat "$dir/FAILED" "$dir/gen.log"; } >>"$log"
+		elif [[ -e $dir/$cname.bad ]]; then
+			{ echo "== $f:"; head -n 20 "$dir/$cname.log"; } >>"$log"
+		else
+			continue
+		fi
+		nbad=$((nbad + 1))
+		bad+=("$m")
+	done
+	if [[ $nbad -eq 0 ]]; then
+		pass "warnings/$cname"
+	else
+		local list="${bad[*]:0:8}"
+		[[ $nbad -gt 8 ]] && list="$list ..."
+		fail "warnings/$cname" "$nbad model(s) do not compile cleanly with '$cmd': $list" "$log"
+	fi
+}
+
+test_warnings() {
+	local configs=() c cmd
+	while IFS= read -r c; do
+		selected "warnings/${c%%|*}" && configs+=("$c")
+	done < <(warn_configs)
+	[[ ${#configs[@]} -gt 0 ]] || return 0
+
+	local gendir=$TMP/warn
+	rm -rf "$gendir" && mkdir -p "$gendir"
+	gen_all "$gendir"
+
+	local have_clang=1 have_omp=1 said_clang=0 said_omp=0
+	command -v clang >/dev/null 2>&1 || have_clang=0
+	[[ $have_clang -eq 1 ]] && { clang_has_openmp || have_omp=0; }
+	for c in "${configs[@]}"; do
+		cmd=${c#*|}
+		if [[ $cmd == clang* && $have_clang -eq 0 ]]; then
+			[[ $said_clang -eq 0 ]] && echo "skipped: clang not installed"
+			said_clang=1 nskip=$((nskip + 1))
+		elif [[ $cmd == "clang -fopenmp"* && $have_omp -eq 0 ]]; then
+			[[ $said_omp -eq 0 ]] && echo "skipped: clang -fopenmp (libomp-dev) not installed"
+			said_omp=1 nskip=$((nskip + 1))
+		else
+			warn_config "${c%%|*}" "$cmd" "$gendir"
+		fi
+	done
+}
+
+# ---- 6. cli: exit codes and the run/ref/gen commands end to end ----
+
+# expect_status NAME WANT CMD...: the command must exit with status WANT.
+expect_status() {
+	local name=$1 want=$2 st=0
+	shift 2
+	selected "$name" || return 0
+	limited 60 "$@" >"$TMP/cli.txt" 2>&1 || st=$?
+	if [[ $st -eq $want ]]; then pass "$name"; else fail "$name" "'${*#"$WEFT"}' exited $st, want $want" "$TMP/cli.txt"; fi
+}
+
+# build_helper NAME: compile tests/cli/NAME.c into the temp dir (once); prints its path.
+build_helper() {
+	local exe=$TMP/$1
+	[[ -x $exe ]] || "$CC" -std=c99 -O1 "tests/cli/$1.c" -o "$exe" -lm >"$TMP/helper.log" 2>&1 || return 1
+	echo "$exe"
+}
+
+test_cli() {
+	local model=examples/mlp.weft
+	expect_status cli/no-arguments 2 "$WEFT"
+	expect_status cli/unknown-command 2 "$WEFT" frobnicate "$model"
+	expect_status cli/unknown-option 2 "$WEFT" check --no-such-option "$model"
+	expect_status cli/help 0 "$WEFT" --help
+	expect_status cli/check-ok 0 "$WEFT" check "$model"
+	expect_status cli/check-missing-file 1 "$WEFT" check "$TMP/no-such-model.weft"
+
+	local mk cmpf
+	if selected cli/run-bad-input || selected cli/run-matches-ref; then
+		if ! mk=$(build_helper mkfloats) || ! cmpf=$(build_helper cmpf); then
+			fail cli/helpers "tests/cli/*.c do not compile" "$TMP/helper.log"
+			return
+		fi
+	fi
+
+	if selected cli/run-bad-input; then
+		"$mk" 100 "$TMP/short.bin" # mlp's x is [8, 784]: 6272 floats, not 100
+		rm -f "$TMP/bad_y.bin"
+		local st=0
+		limited 60 "$WEFT" run "$model" --in "x=$TMP/short.bin" --out "y=$TMP/bad_y.bin" >"$TMP/cli.txt" 2>&1 || st=$?
+		if [[ $st -ne 1 ]]; then
+			fail cli/run-bad-input "weft run with a wrong-size input exited $st, want 1" "$TMP/cli.txt"
+		elif [[ -e $TMP/bad_y.bin ]]; then
+			fail cli/run-bad-input "weft run failed but wrote the output file"
+		else
+			pass cli/run-bad-input
+		fi
+	fi
+
+	if selected cli/run-matches-ref; then
+		"$mk" 6272 "$TMP/x.bin" 7
+		rm -f "$TMP/run_y.bin" "$TMP/ref_y.bin"
+		local st1=0 st2=0
+		limited 120 "$WEFT" run "$model" --in "x=$TMP/x.bin" --out "y=$TMP/run_y.bin" >"$TMP/run.txt" 2>&1 || st1=$?
+		limited 120 "$WEFT" ref "$model" --in "x=$TMP/x.bin" --out "y=$TMP/ref_y.bin" >"$TMP/ref.txt" 2>&1 || st2=$?
+		if [[ $st1 -ne 0 ]]; then
+			fail cli/run-matches-ref "weft run: $(why $st1)" "$TMP/run.txt"
+		elif [[ $st2 -ne 0 ]]; then
+			fail cli/run-matches-ref "weft ref: $(why $st2)" "$TMP/ref.txt"
+		elif ! "$cmpf" "$TMP/run_y.bin" "$TMP/ref_y.bin" >"$TMP/cmp.txt" 2>&1; then
+			fail cli/run-matches-ref "weft run and weft ref disagree" "$TMP/cmp.txt"
+		else
+			pass cli/run-matches-ref
+		fi
+	fi
+
+	if selected cli/gen-deterministic; then
+		local d1=$TMP/gen1 d2=$TMP/gen2 st1=0 st2=0
+		rm -rf "$d1" "$d2" && mkdir "$d1" "$d2"
+		limited 60 "$WEFT" gen examples/block.weft -o "$d1" >"$TMP/gen.txt" 2>&1 || st1=$?
+		limited 60 "$WEFT" gen examples/block.weft -o "$d2" >>"$TMP/gen.txt" 2>&1 || st2=$?
+		if [[ $st1 -ne 0 || $st2 -ne 0 ]]; then
+			fail cli/gen-deterministic "weft gen examples/block.weft failed" "$TMP/gen.txt"
+		elif [[ -z $(ls -A "$d1") ]]; then
+			fail cli/gen-deterministic "weft gen wrote no files"
+		elif ! diff -r "$d1" "$d2" >"$TMP/diff.txt" 2>&1; then
+			fail cli/gen-deterministic "two runs of weft gen wrote different files" "$TMP/diff.txt"
+		else
+			pass cli/gen-deterministic
+		fi
+	fi
+}
+
+# ---- 7. examples-large: full networks (tens of seconds each) ----
+
+test_examples_large() {
+	local f name todo=()
+	for f in examples/resnet18.weft examples/mobilenetv2.weft; do
+		name=examples-large/$(basename "$f" .weft)
+		selected "$name" && todo+=("$f")
+	done
+	[[ ${#todo[@]} -gt 0 ]] || return 0
+	if [[ $SLOW == 0 ]]; then
+		skip $((2 * ${#todo[@]})) "slow tests (SLOW=0)"
+		return
+	fi
+	local m dir st
+	for f in "${todo[@]}"; do
+		m=$(basename "$f" .weft)
+		verify "examples-large/$m" "$f" 600
+		# The strict-warnings check of the warnings kind, with one configuration (a minute each).
+		dir=$TMP/large_$m
+		rm -rf "$dir" && mkdir "$dir"
+		st=0
+		limited 300 "$WEFT" gen "$f" -o "$dir" >"$TMP/gen.txt" 2>&1 || st=$?
+		if [[ $st -ne 0 ]]; then
+			fail "examples-large/$m-warnings" "weft gen $f: $(why $st)" "$TMP/gen.txt"
+		elif ! strict_compile "gcc -fopenmp" "$dir/$m.c" "$TMP/cc.txt"; then
+			fail "examples-large/$m-warnings" "does not compile cleanly with 'gcc -fopenmp'" "$TMP/cc.txt"
+		else
+			pass "examples-large/$m-warnings"
+		fi
+		rm -rf "$dir"
+	done
+}
+
+if [[ ! -x $WEFT ]]; then
+	echo "FAIL setup: no weft binary at $WEFT (set WEFT=PATH or run make)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+test_unit
+test_error
+test_run
+test_golden
+test_warnings
+test_cli
+test_examples_large
+
+summary="$npass passed, $nfail failed"
+[[ $nskip -gt 0 ]] && summary="$summary, $nskip skipped"
+echo "$summary"
+[[ $nfail -eq 0 ]]
