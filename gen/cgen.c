@@ -405,7 +405,7 @@ static const char *index_type(const Graph *g)
 	return big < INT_MAX / 2 ? "int" : "long long";
 }
 
-void gen_model(const Graph *g, const GenOptions *o, Buf *h, Buf *c)
+void gen_model(const Graph *g, const Prog *P, const GenOptions *o, Buf *h, Buf *c)
 {
 	/* Only the scalar table exists so far; every target gets it (the driver says so). */
 	Gen G = {.g = g, .t = gen_load_templates("scalar"), .c = c, .idx = index_type(g)};

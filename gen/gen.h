@@ -44,11 +44,16 @@ const char *gen_template_dir(void);
 /* ---- cgen.c: the C generator ---- */
 
 typedef struct GenOptions {
-	const char *target; /* native avx512 avx2 sse neon scalar */
+	const char *target;   /* native avx512 avx2 sse neon scalar */
+	bool runtime_params;  /* fuzzing only: params are mutable statics filled at run time from the
+	                         logical blob by NAME_init_params(const float *), so that many
+	                         variants of a big model compile fast; never for users' code */
 } GenOptions;
 
-/* Generate NAME.h into h and NAME.c into c for a planned graph with weights loaded. */
-void gen_model(const Graph *g, const GenOptions *o, Buf *h, Buf *c);
+/* Generate NAME.h into h and NAME.c into c for a planned graph with weights loaded, from its
+   lowered and scheduled program P (P NULL: the v1 per-op scalar kernels of ops.c, while the
+   loop-IR emitter replaces them). */
+void gen_model(const Graph *g, const Prog *P, const GenOptions *o, Buf *h, Buf *c);
 
 /* Shared by cgen.c (the file, the entry point, where tensors live) and ops.c (one kernel per op). */
 typedef struct Gen {

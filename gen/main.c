@@ -427,7 +427,7 @@ static int cmd_gen(Options *o)
 		return EXIT_USER;
 	GenOptions go = gen_options(o);
 	Buf h = {0}, c = {0};
-	gen_model(g, &go, &h, &c);
+	gen_model(g, NULL, &go, &h, &c);
 	if (ir_nerrors > 0)
 		return EXIT_USER;
 	const char *names[] = {ir_fmt("%s.h", g->name), ir_fmt("%s.c", g->name)};
@@ -470,7 +470,7 @@ static char *build_program(const Graph *g, const Options *o, const char *dir)
 {
 	GenOptions go = gen_options(o);
 	Buf h = {0}, c = {0}, hc = {0};
-	gen_model(g, &go, &h, &c);
+	gen_model(g, NULL, &go, &h, &c);
 	if (ir_nerrors > 0)
 		return NULL;
 	gen_harness(g, &hc);

@@ -90,6 +90,102 @@ typedef struct Lexer Lexer;
 Lexer *ir_lexer(const Source *src);
 Token *ir_lex_next(Lexer *L); /* arena-allocated, stays valid; TK_EOF forever at the end */
 
+/* ---- ix.c: index expressions (integer, affine plus division and modulo by constants) ---- */
+
+enum {
+	IR_MAX_PHYS = 12,  /* physical dimensions of a laid-out tensor */
+	IR_MAX_PRIMS = 8,  /* primitives in one layout */
+	IR_MAX_LOOPS = 16, /* loops of one stage's nest */
+	IR_MAX_GUARDS = 12,
+};
+
+typedef enum {
+	IX_CONST, /* c */
+	IX_VAR,   /* loop variable var (an id into Prog.vars) */
+	IX_ADD,   /* a + b */
+	IX_MUL,   /* a * c */
+	IX_DIV,   /* floor(a / c), c > 0 */
+	IX_MOD,   /* a - c * floor(a / c), c > 0 */
+	IX_MIN,   /* min(a, c) */
+	IX_MAX,   /* max(a, c) */
+} IxKind;
+
+/* Immutable once built (arena); builders fold constants, so trees stay small. */
+typedef struct Ix {
+	IxKind kind;
+	int64_t c;
+	int var;
+	const struct Ix *a, *b;
+} Ix;
+
+const Ix *ix_const(int64_t c);
+const Ix *ix_var(int var);
+const Ix *ix_add(const Ix *a, const Ix *b);
+const Ix *ix_addc(const Ix *a, int64_t c);
+const Ix *ix_mul(const Ix *a, int64_t c);
+const Ix *ix_div(const Ix *a, int64_t c);
+const Ix *ix_mod(const Ix *a, int64_t c);
+const Ix *ix_min(const Ix *a, int64_t c);
+const Ix *ix_max(const Ix *a, int64_t c);
+/* e with variable var replaced by with. */
+const Ix *ix_subst(const Ix *e, int var, const Ix *with);
+/* Smallest and largest value of e when each variable v ranges over [0, extent[v]). */
+void ix_bounds(const Ix *e, const int64_t *extent, int64_t *lo, int64_t *hi);
+/* An equivalent expression, simpler where the ranges allow: (o*16 + i) / 16 -> o and
+   (o*16 + i) % 16 -> i when i is in [0, 16). This is how index maps of split layouts lose their
+   division and modulo in loops split the same way. */
+const Ix *ix_simplify(const Ix *e, const int64_t *extent);
+int64_t ix_eval(const Ix *e, const int64_t *vals);
+bool ix_uses(const Ix *e, int var);
+bool ix_has_divmod(const Ix *e);
+/* If e is affine in var (e = k*var + rest, rest free of var), true and *k; else false. */
+bool ix_coeff(const Ix *e, int var, int64_t *k);
+bool ix_equal(const Ix *a, const Ix *b);
+/* C text of e; var_name gives a variable's C name. */
+char *ix_str(const Ix *e, const char *(*var_name)(int var, void *ctx), void *ctx);
+
+/* ---- layout.c: physical layouts of tensors ---- */
+
+/* A layout is a list of primitives applied in order to a tensor's logical dims (row-major at
+   the start). NCHW16c = split(1, 16) reorder(0, 1, 3, 4, 2): [N, C/16, 16, H, W] -> [N, C/16, H,
+   W, 16]. Dimension numbers refer to the shape as transformed by the primitives before. */
+typedef enum {
+	LP_SPLIT,   /* split(dim, factor): dim n -> [ceil(n/factor), factor]; the tail is padding */
+	LP_REORDER, /* reorder(p0, p1, ...): new dim i is old dim perm[i] (a permutation of all) */
+	LP_FUSE,    /* fuse(dim): dims dim and dim+1 -> one of their product */
+	LP_PAD,     /* pad(dim, before, after): dim n -> n + before + after, index + before */
+} LayoutPrimKind;
+
+typedef struct LayoutPrim {
+	LayoutPrimKind kind;
+	int dim;
+	int64_t factor;         /* split */
+	int64_t before, after;  /* pad */
+	int n;                  /* reorder: number of entries in perm */
+	int perm[IR_MAX_PHYS];  /* reorder */
+} LayoutPrim;
+
+typedef struct Layout {
+	int n;                  /* 0: the logical row-major layout */
+	LayoutPrim p[IR_MAX_PRIMS];
+} Layout;
+
+/* Physical shape of logical dims under L. false and a message in err if a primitive does not
+   apply (dimension out of range, factor < 1, not a permutation, too many dims). */
+bool ir_layout_shape(const Layout *L, int rank, const int64_t *dims, int *prank, int64_t *pdims,
+	char *err, size_t errlen);
+int64_t ir_layout_numel(const Layout *L, int rank, const int64_t *dims); /* padding included */
+/* Physical element offset (row-major over the physical shape) of a logical index; concrete and
+   symbolic versions. The layout must apply (ir_layout_shape true). */
+int64_t ir_layout_offset_at(const Layout *L, int rank, const int64_t *dims, const int64_t *logical);
+const Ix *ir_layout_offset(const Layout *L, int rank, const int64_t *dims, const Ix *const *logical);
+/* How far logical dim d may be indexed without leaving the buffer or aliasing another element:
+   dims[d], or more when the layout pads it (split(d, 16) of 20 -> 32). */
+int64_t ir_layout_capacity(const Layout *L, int rank, const int64_t *dims, int d);
+bool ir_layout_equal(const Layout *a, const Layout *b);
+/* Text form, the one schedules use: "split(1, 16) reorder(0, 1, 3, 4, 2)"; "" for logical. */
+char *ir_layout_str(const Layout *L);
+
 /* ---- The graph ---- */
 
 /* Op flags. */
@@ -217,6 +313,8 @@ typedef struct Tensor {
 	int input_index;         /* position in the input list, or -1 */
 	int output_index;        /* first position in the output list, or -1 */
 	int64_t param_offset;    /* TENSOR_PARAM: element offset into Graph.weights */
+	Layout layout;           /* physical layout (sched.c); n == 0 for the logical one */
+	bool internal;           /* made by lowering (a softmax's row maxima...), not in the model */
 	/* plan.c */
 	StoreKind store;
 	int64_t ws_offset;       /* STORE_WORKSPACE: byte offset, a multiple of IR_ALIGN */
@@ -319,5 +417,173 @@ void ir_plan(Graph *g);
 
 /* Text form of the graph after a pass (weft -d graph): one line per tensor and op. */
 void ir_dump(const Graph *g, FILE *f);
+
+/* ==== The loop IR: ops lowered to stages, stages scheduled ==== */
+
+/* ---- loop.c: the loop IR ---- */
+
+typedef enum { LOOP_SERIAL, LOOP_PARALLEL, LOOP_VECTOR, LOOP_UNROLL } LoopKind;
+
+/* A loop variable. Splitting or fusing makes new ones; the old ones become expressions of them
+   (substituted into every index of the stage), so a stage always reads in its current loops. */
+typedef struct Var {
+	char name[32];     /* in C: weft_NAME; "k", then "k_o"/"k_i" after a split, "n_k" after fuse */
+	int64_t extent;    /* iterates 0 .. extent-1 */
+	bool reduction;    /* a reduction dimension of its stage (order-free sum or max) */
+	LoopKind kind;
+	int stage;         /* the stage whose nest it belongs to */
+} Var;
+
+/* Float expressions of a stage's body. */
+#define IR_FNS(X) X(RELU) X(RELU6) X(SIGMOID) X(TANH) X(EXP) X(GELU) X(SQRT) X(NEG) X(RECIP) \
+	X(CLIP) X(LEAKY_RELU)
+typedef enum {
+#define X(e) FN_##e,
+	IR_FNS(X)
+#undef X
+	FN_COUNT
+} Fn;
+typedef enum { BIN_NONE, BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_MAX, BIN_MIN } Bin;
+
+typedef enum {
+	V_CONST, /* c */
+	V_LOAD,  /* tensor[idx...] (logical index; the tensor's layout maps it) */
+	V_INDEX, /* (float) of the integer expression ix (avgpool divisors) */
+	V_UN,    /* fn(a), with parameters p1, p2 (clip bounds, leaky alpha) */
+	V_BIN,   /* bin(a, b) */
+} ValKind;
+
+typedef struct Val {
+	ValKind kind;
+	double c;
+	int tensor;
+	const Ix *idx[IR_MAX_RANK];
+	const Ix *ix;
+	Fn fn;
+	Bin bin;
+	double p1, p2;
+	const struct Val *a, *b;
+} Val;
+
+/* lo <= e < hi */
+typedef struct Guard {
+	const Ix *e;
+	int64_t lo, hi;
+} Guard;
+
+/* A stage: a perfect loop nest whose body stores one value:
+     for loops...: if (guards) tensor[idx] = val        (accum BIN_NONE)
+                                tensor[idx] += val       (accum BIN_ADD)
+                                tensor[idx] = max(...)   (accum BIN_MAX)
+   An op lowers to one or more stages in order (conv2d: "init" stores the bias, "update"
+   accumulates). Every stage of every op is in one Prog, so fusion across ops is a relation
+   between stages. */
+typedef struct Stage {
+	int op;                     /* the op it computes part of */
+	char name[16];              /* "init", "update", "main", "max"...; unique within the op */
+	int nloops;
+	int loops[IR_MAX_LOOPS];    /* var ids, outer to inner */
+	int tensor;                 /* the store */
+	const Ix *idx[IR_MAX_RANK];
+	Bin accum;
+	const Val *val;
+	int nguards;
+	Guard guards[IR_MAX_GUARDS];
+	/* schedule state (sched.c) */
+	int init_stage;             /* update stages: the stage that initialises tensor, else -1 */
+	int cache_at;               /* cache_write: accumulate in locals inside loops[cache_at]
+	                               (-1: in memory); the init stage is then folded in */
+	int at_stage, at_loop;      /* compute_at: emitted inside loop at_loop (a position in the
+	                               host's loops) of stage at_stage; -1 when on its own */
+	bool folded;                /* an init stage folded into its update's cache_write */
+	bool dead;                  /* its tensor is never stored: consumers read the locals */
+} Stage;
+
+typedef struct Prog {
+	Graph *g;
+	Var *vars;
+	int nvars, capvars;
+	Stage *stages;
+	int nstages, capstages;
+} Prog;
+
+int ir_new_var(Prog *P, const char *name, int64_t extent, bool reduction, int stage);
+Stage *ir_new_stage(Prog *P, int op, const char *name);
+/* Builders of float expressions (arena). */
+const Val *val_const(double c);
+const Val *val_load(int tensor, int rank, const Ix *const *idx);
+const Val *val_index(const Ix *ix);
+const Val *val_un(Fn fn, const Val *a, double p1, double p2);
+const Val *val_bin(Bin bin, const Val *a, const Val *b);
+/* v with variable var replaced by with in every index. */
+const Val *val_subst(const Val *v, int var, const Ix *with);
+/* Text of the loop IR (weft -d lower / -d sched). */
+void ir_prog_dump(const Prog *P, FILE *f);
+
+/* ---- lower.c: ops -> stages ---- */
+
+/* Lower every op of an inferred graph into stages of default (unscheduled) loop nests over the
+   logical shapes: spatial loops outer in dimension order, reduction loops inner. May add
+   internal tensors (Tensor.internal) for per-row temporaries (softmax maxima and sums,
+   layernorm means...). Views (reshape/flatten whose output the plan makes a view) still get a
+   copy stage; the generator skips stages whose tensor is a view of their input. */
+Prog *ir_lower(Graph *g);
+
+/* ---- sched.c: schedules ---- */
+
+typedef enum {
+	SD_LAYOUT,     /* layout(TENSOR, prims) */
+	SD_SPLIT,      /* STAGE: split(loop, factor, tail) */
+	SD_REORDER,    /* STAGE: reorder(loop, loop, ...) */
+	SD_FUSE,       /* STAGE: fuse(outer, inner) */
+	SD_UNROLL,     /* STAGE: unroll(loop) */
+	SD_VECTORIZE,  /* STAGE: vectorize(loop) */
+	SD_PARALLEL,   /* STAGE: parallel(loop) */
+	SD_CACHE_WRITE,/* STAGE: cache_write(loop) */
+	SD_COMPUTE_AT, /* STAGE: compute_at(HOST_STAGE, loop) */
+} DirKind;
+
+typedef enum { TAIL_EXACT, TAIL_GUARD, TAIL_PAD } Tail;
+
+typedef struct Directive {
+	DirKind kind;
+	Loc loc;                    /* in the schedule file (or none) */
+	char stage[IR_MAX_NAME + 20]; /* "t1.update" (TENSOR.STAGE) for stage directives */
+	char tensor[IR_MAX_NAME + 1]; /* SD_LAYOUT */
+	Layout layout;              /* SD_LAYOUT */
+	int nloops;
+	char loops[IR_MAX_LOOPS][32]; /* loop names as in Var.name */
+	int64_t factor;             /* SD_SPLIT */
+	Tail tail;                  /* SD_SPLIT */
+	char host[IR_MAX_NAME + 20];  /* SD_COMPUTE_AT: host stage */
+} Directive;
+
+typedef struct Schedule {
+	int n;
+	Directive *d;               /* malloc'd */
+	int cap;
+} Schedule;
+
+void ir_sched_add(Schedule *S, const Directive *d);
+/* Apply a schedule to a lowered program: every directive is checked first (error_at the
+   directive's loc, naming it and saying why), then applied in order. Layouts propagate from
+   a tensor to the results of elementwise ops and pools that read it and have none of their own;
+   where an elementwise op's operands have different layouts, a conversion is inserted and
+   reported as a note. false if any directive was illegal. */
+bool ir_sched_apply(Prog *P, const Schedule *S);
+/* Stage by "TENSOR.NAME" or -1. */
+int ir_find_stage(const Prog *P, const char *name);
+
+/* ---- schedtext.c: the text form of schedules ---- */
+
+/* Parse a schedule file for graph g (errors in the model format's form). */
+bool ir_sched_parse(const Source *src, const Graph *g, Schedule *S);
+/* Print a schedule in the text form ir_sched_parse reads. */
+void ir_sched_print(const Graph *g, const Schedule *S, FILE *f);
+
+/* ---- randsched.c: random legal schedules (fuzzing, the tuner's seeds) ---- */
+
+/* A random schedule for the lowered program P (not modified), reproducible from seed. */
+void ir_sched_random(const Prog *P, uint64_t seed, Schedule *S);
 
 #endif
