@@ -89,6 +89,9 @@ typedef struct Token {
 typedef struct Lexer Lexer;
 Lexer *ir_lexer(const Source *src);
 Token *ir_lex_next(Lexer *L); /* arena-allocated, stays valid; TK_EOF forever at the end */
+/* The same lexer for schedule files: '.' and ';' are TK_PUNCT too, and a ';' or a newline
+   always ends a directive (even after a missing ')'), so one error never swallows the next. */
+Lexer *ir_lexer_sched(const Source *src);
 
 /* ---- ix.c: index expressions (integer, affine plus division and modulo by constants) ---- */
 
@@ -412,6 +415,12 @@ void ir_reference(const Graph *g, const float *const *inputs, float *const *outp
    intermediates sharing workspace bytes when their lifetimes do not overlap, and in-place
    elementwise ops where safe. Fills the Graph's workspace_bytes, peak_bytes, intermediate_bytes. */
 void ir_plan(Graph *g);
+/* The same for the scheduled program's graph (P->g), with lifetimes in the order the generator
+   prints stages (a stage computed at another lives in its host's block) and no bytes for dead
+   values passed in locals. The one to call before gen_model(g, P, ...) once a schedule applies
+   compute_at; ir_plan's op-order lifetimes can overlap bytes that such a schedule uses at once. */
+struct Prog;
+void ir_plan_prog(const struct Prog *P);
 
 /* ---- dump.c ---- */
 
@@ -529,6 +538,13 @@ void ir_prog_dump(const Prog *P, FILE *f);
    copy stage; the generator skips stages whose tensor is a view of their input. */
 Prog *ir_lower(Graph *g);
 
+/* ---- loopeval.c: an interpreter of the loop IR (test oracle) ---- */
+
+/* Run every stage of P (scheduled or not) in stage order, in double, each tensor a logical
+   row-major array; inputs and outputs as for ir_reference. false (and a message on stderr) if
+   an access falls outside its tensor. */
+bool ir_prog_eval(const Prog *P, const float *const *inputs, float *const *outputs);
+
 /* ---- sched.c: schedules ---- */
 
 typedef enum {
@@ -573,6 +589,28 @@ void ir_sched_add(Schedule *S, const Directive *d);
 bool ir_sched_apply(Prog *P, const Schedule *S);
 /* Stage by "TENSOR.NAME" or -1. */
 int ir_find_stage(const Prog *P, const char *name);
+/* The order ir_sched_apply works in (sched.c): every tensor's layout reset to logical; all
+   layout directives (wherever they are in the file, so a pad tail is judged against the final
+   layouts); propagation and conversion stages (the last time stage ids change); init stages;
+   the loop directives in file order, each checked against the program as scheduled so far and
+   skipped if illegal (so every mistake is reported in one run); dead flags. */
+/* schedcheck.c: one loop directive (split ... compute_at) checked, then applied; false after
+   error_at if illegal (nothing changed). Vars with id < nvars0 were made by lowering. */
+bool ir_sched_loop_directive(Prog *P, const Directive *d, int nvars0);
+/* A directive as a schedule file writes it: "t1.update: split(k, 16, guard)",
+   "layout w1 = split(0, 16)" (arena). */
+char *ir_directive_str(const Directive *d);
+/* sched.c, for schedcheck.c (padded tails): do the store and loads of s stay inside their
+   tensors' ir_layout_capacity? Ranges are over ext[0..nvals) (extents by var id), narrowed by
+   the guards of s that use only the index's variables (guards with reduction variables only
+   when reduction_guards); only dims whose index uses var1 or var2 are checked (var1 = -1: all).
+   false, and the first access that does not fit in *miss. */
+typedef struct AccessMiss {
+	int tensor, dim;
+	int64_t at, cap; /* the index it reaches; the room there */
+} AccessMiss;
+bool ir_stage_accesses_fit(const Prog *P, const Stage *s, const int64_t *ext, int nvals,
+	bool reduction_guards, int var1, int var2, AccessMiss *miss);
 
 /* ---- schedtext.c: the text form of schedules ---- */
 
@@ -585,5 +623,9 @@ void ir_sched_print(const Graph *g, const Schedule *S, FILE *f);
 
 /* A random schedule for the lowered program P (not modified), reproducible from seed. */
 void ir_sched_random(const Prog *P, uint64_t seed, Schedule *S);
+/* The schedule used without a schedule file: cache_write at the innermost spatial loop of every
+   update stage with an init (a scalar accumulator); parallel on the outermost spatial loop of
+   extent > 1 of conv/dense/matmul/pool update stages. */
+void ir_sched_default(const Prog *P, Schedule *S);
 
 #endif
