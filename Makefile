@@ -44,6 +44,17 @@ run: $(BIN)
 test: $(BIN)
 	WEFT=$(abspath $(BIN)) bash tests/run.sh
 
+# 200 random legal schedules of every corpus model and example, each checked against the
+# reference (COUNT=N, SEED=S, FILTER=TEXT); `make test` runs a few of each.
+fuzz: $(BIN)
+	WEFT=$(abspath $(BIN)) COUNT="$(COUNT)" SEED="$(SEED)" FILTER="$(FILTER)" bash tests/fuzz.sh
+
+# weft's kernels against oneDNN and OpenBLAS (peers from tests/bench/setup): a table on stdout,
+# $(O)/bench/results.{md,csv,svg}. THREADS="1 all", FILTER=REGEX, LOG=TUNING-LOG, QUICK=1.
+bench: $(BIN)
+	WEFT=$(abspath $(BIN)) BENCH_DIR=$(abspath $(O))/bench CC="$(CC)" THREADS="$(THREADS)" \
+		FILTER="$(FILTER)" LOG="$(LOG)" QUICK="$(QUICK)" bash tests/bench/run.sh
+
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/weft/templates
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/weft
