@@ -1,12 +1,15 @@
-/* gen/cgen.c: the C generator: NAME.h and NAME.c for a planned graph with weights loaded.
+/* gen/cgen.c: the C generator: NAME.h and NAME.c for a graph with weights loaded and its
+ * scheduled loop program.
  *
- * This file writes the frame of the output: the header, the params as static arrays, and
- * NAME_run (argument checks, then one block per op in model order, then return 0). It knows
- * where each tensor's bytes live from the memory plan (Tensor.store, ws_offset, view_of) and
- * inserts the copies the plan leaves to it: an output whose bytes are not the caller's output
- * buffer (an input or param that is also an output, a view of something else, a repeated
- * output). The kernels themselves are in ops.c. Every internal C identifier starts with weft_,
- * which model names cannot, so tensor names can be used as parameter names unchanged.
+ * This file writes the frame of the output: the header, the params as static arrays (packed
+ * into their layouts here, at generation time; or, for fuzzing, mutable arrays that
+ * NAME_init_params fills from the logical blob), and NAME_run (argument checks, then one block
+ * per stage nest in program order, then return 0). It knows where each tensor's bytes live from
+ * the memory plan (Tensor.store, ws_offset, view_of), which it remakes from the program first,
+ * and inserts the copies the plan leaves to it: an output whose bytes are not the caller's
+ * output buffer (an input or param that is also an output, a repeated output). The nests
+ * themselves are printed by kernel.c. Every internal C identifier starts with weft_, which
+ * model names cannot, so tensor names can be used as parameter names unchanged.
  */
 #include "gen.h"
 
@@ -15,7 +18,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-/* ---- small writers shared with ops.c ---- */
+/* ---- small writers shared with kernel.c ---- */
 
 void gen_line(Gen *G, const char *fmt, ...)
 {
@@ -38,17 +41,12 @@ void gen_line(Gen *G, const char *fmt, ...)
 	buf_putc(G->c, '\n');
 }
 
-void gen_for(Gen *G, const char *var, const char *lo, const char *hi, bool parallel)
+void gen_forn(Gen *G, const char *var, int64_t n, bool parallel)
 {
 	if (parallel)
 		gen_line(G, "%s", gen_template(G->t, "parallel_for"));
-	gen_line(G, "for (%s weft_%s = %s; weft_%s < %s; weft_%s++) {", G->idx, var, lo, var, hi, var);
+	gen_line(G, "for (%s weft_%s = 0; weft_%s < %lld; weft_%s++) {", G->idx, var, var, (long long)n, var);
 	G->ind++;
-}
-
-void gen_forn(Gen *G, const char *var, int64_t n, bool parallel)
-{
-	gen_for(G, var, "0", ir_fmt("%lld", (long long)n), parallel);
 }
 
 void gen_end(Gen *G, const char *var)
@@ -95,7 +93,7 @@ static const char *out_param(const Graph *g, int i)
 	return t->input_index >= 0 ? ir_fmt("weft_out_%s", t->name) : t->name;
 }
 
-static int root_of(const Graph *g, int id)
+int gen_root(const Graph *g, int id)
 {
 	for (int steps = 0; g->tensors[id].view_of >= 0; steps++) {
 		if (steps > g->ntensors)
@@ -112,21 +110,18 @@ static int output_holding(const Graph *g, int r)
 		if (g->outputs[i] == r)
 			return i;
 	for (int i = 0; i < g->noutputs; i++)
-		if (root_of(g, g->outputs[i]) == r)
+		if (gen_root(g, g->outputs[i]) == r)
 			return i;
 	die("%s is planned into an output buffer but is no output and no output is a view of it",
 	    g->tensors[r].name);
 }
 
-static bool is_readonly(const Graph *g, int id)
-{
-	StoreKind s = g->tensors[root_of(g, id)].store;
-	return s == STORE_INPUT || s == STORE_PARAM;
-}
+/* Elements of a tensor's bytes in its layout, padding included. */
+static int64_t physical_numel(const Tensor *t) { return ir_layout_numel(&t->layout, t->rank, t->dims); }
 
 static const char *home_or_null(const Graph *g, int id)
 {
-	const Tensor *r = &g->tensors[root_of(g, id)];
+	const Tensor *r = &g->tensors[gen_root(g, id)];
 	switch (r->store) {
 	case STORE_NONE:
 		return NULL;
@@ -140,7 +135,7 @@ static const char *home_or_null(const Graph *g, int id)
 		return out_param(g, output_holding(g, (int)(r - g->tensors)));
 	case STORE_WORKSPACE:
 		if (r->ws_offset % IR_ALIGN || r->ws_offset < 0 ||
-		    r->ws_offset + ir_numel(r) * 4 > g->workspace_bytes)
+		    r->ws_offset + physical_numel(r) * 4 > g->workspace_bytes)
 			die("%s: bad workspace offset %lld", r->name, (long long)r->ws_offset);
 		if (r->ws_offset == 0)
 			return "(float *)weft_workspace";
@@ -155,18 +150,6 @@ const char *gen_home(Gen *G, int tensor)
 	if (!h)
 		die("%s is read or written but the plan gave it no storage", G->g->tensors[tensor].name);
 	return h;
-}
-
-void gen_decl_in(Gen *G, const char *name, int tensor, bool restr)
-{
-	gen_line(G, "const float *%s%s = %s;", restr ? "restrict " : "", name, gen_home(G, tensor));
-}
-
-void gen_decl_out(Gen *G, const char *name, int tensor, bool restr)
-{
-	if (is_readonly(G->g, tensor))
-		die("the plan writes %s into an input or param", G->g->tensors[tensor].name);
-	gen_line(G, "float *%s%s = %s;", restr ? "restrict " : "", name, gen_home(G, tensor));
 }
 
 /* ---- the header ---- */
@@ -203,7 +186,7 @@ static void emit_signature(Buf *b, const Graph *g, const char *ws)
 	emitf(b, "void *%s)", ws);
 }
 
-static void emit_header(const Graph *g, Buf *h)
+static void emit_header(const Graph *g, bool runtime, Buf *h)
 {
 	const char *M = upper(g->name);
 	emitf(h, "/* %s.h: generated by weft from %s. Do not edit. */\n", g->name,
@@ -241,7 +224,12 @@ static void emit_header(const Graph *g, Buf *h)
 	         "   inputs and outputs need float alignment, the workspace 64 bytes (it may be NULL only\n"
 	         "   when %s_WORKSPACE_BYTES is 0). Reentrant: no heap, no global state, no I/O. */\n", M);
 	emit_signature(h, g, ws_param(g));
-	emitf(h, ";\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s_H */\n", M);
+	emitf(h, ";\n");
+	if (runtime)
+		emitf(h, "\n/* Fill the params from their logical values, in declaration order, row-major (once,\n"
+		         "   before %s_run; not reentrant). */\nvoid %s_init_params(const float *logical);\n",
+		      g->name, g->name);
+	emitf(h, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s_H */\n", M);
 }
 
 /* ---- the source ---- */
@@ -251,15 +239,48 @@ static bool param_used(const Graph *g, int p)
 {
 	for (int i = 0; i < g->nops; i++)
 		for (int a = 0; a < g->ops[i].nargs; a++)
-			if (root_of(g, g->ops[i].args[a]) == p)
+			if (gen_root(g, g->ops[i].args[a]) == p)
 				return true;
 	for (int i = 0; i < g->noutputs; i++)
-		if (root_of(g, g->outputs[i]) == p)
+		if (gen_root(g, g->outputs[i]) == p)
 			return true;
 	return false;
 }
 
-static void emit_params(Gen *G)
+static void emit_param_comment(Buf *c, const Tensor *t)
+{
+	emitf(c, "/* param %s : ", t->name);
+	emit_shape(c, t);
+	if (t->layout.n)
+		emitf(c, " in layout %s", ir_layout_str(&t->layout));
+	emitf(c, " */\n");
+}
+
+/* The param's values in its layout: the logical values moved to their physical offsets, the
+   padding 0. The logical values themselves when the layout is the logical one. */
+static const float *packed_param(const Graph *g, const Tensor *t, int64_t *n)
+{
+	int64_t ln = ir_numel(t);
+	if (!g->weights || t->param_offset < 0 || t->param_offset + ln > g->nweights)
+		die("param %s has no loaded weights", t->name);
+	const float *v = g->weights + t->param_offset;
+	*n = physical_numel(t);
+	if (t->layout.n == 0)
+		return v;
+	float *p = ir_alloc(sizeof(float) * (size_t)*n);
+	int64_t idx[IR_MAX_RANK] = {0};
+	for (int64_t j = 0; j < ln; j++) {
+		int64_t off = ir_layout_offset_at(&t->layout, t->rank, t->dims, idx);
+		if (off < 0 || off >= *n)
+			die("layout of %s maps an element outside its %lld elements", t->name, (long long)*n);
+		p[off] = v[j];
+		for (int d = t->rank - 1; d >= 0 && ++idx[d] == t->dims[d]; d--)
+			idx[d] = 0;
+	}
+	return p;
+}
+
+static void emit_params(Gen *G, bool runtime)
 {
 	const Graph *g = G->g;
 	Buf *c = G->c;
@@ -267,13 +288,14 @@ static void emit_params(Gen *G)
 		const Tensor *t = &g->tensors[g->params[i]];
 		if (t->store != STORE_PARAM || !param_used(g, g->params[i]))
 			continue;
-		int64_t n = ir_numel(t);
-		if (!g->weights || t->param_offset < 0 || t->param_offset + n > g->nweights)
-			die("param %s has no loaded weights", t->name);
-		const float *v = g->weights + t->param_offset;
-		emitf(c, "/* param %s : ", t->name);
-		emit_shape(c, t);
-		emitf(c, " */\nstatic const float weft_p_%s[%lld] = {\n", t->name, (long long)n);
+		emit_param_comment(c, t);
+		if (runtime) {
+			emitf(c, "static float weft_p_%s[%lld];\n\n", t->name, (long long)physical_numel(t));
+			continue;
+		}
+		int64_t n;
+		const float *v = packed_param(g, t, &n);
+		emitf(c, "static const float weft_p_%s[%lld] = {\n", t->name, (long long)n);
 		for (int64_t j = 0; j < n; j++) {
 			buf_puts(c, j % 8 == 0 ? "\t" : " ");
 			gen_float(c, v[j]);
@@ -283,8 +305,53 @@ static void emit_params(Gen *G)
 	}
 }
 
+static const char *init_var(int v, void *ctx)
+{
+	(void)ctx;
+	return ir_fmt("weft_i%d", v);
+}
+
+/* runtime_params: NAME_init_params packs the logical blob into the param arrays with loops
+   through each layout's index map. */
+static void emit_init_params(Gen *G)
+{
+	const Graph *g = G->g;
+	emitf(G->c, "void %s_init_params(const float *weft_logical)\n{\n", g->name);
+	G->ind = 1;
+	for (int i = 0; i < g->nparams; i++) {
+		const Tensor *t = &g->tensors[g->params[i]];
+		if (t->store != STORE_PARAM || !param_used(g, g->params[i]))
+			continue;
+		int64_t n = physical_numel(t), off = t->param_offset;
+		gen_line(G, "/* %s */", t->name);
+		const char *base = off ? ir_fmt("%lld + ", (long long)off) : "";
+		if (t->layout.n == 0) {
+			gen_line(G, "for (%s weft_i = 0; weft_i < %lld; weft_i++)", G->idx, (long long)n);
+			gen_line(G, "\tweft_p_%s[weft_i] = weft_logical[%sweft_i];", t->name, base);
+			continue;
+		}
+		gen_line(G, "for (%s weft_i = 0; weft_i < %lld; weft_i++)", G->idx, (long long)n);
+		gen_line(G, "\tweft_p_%s[weft_i] = 0.0f;", t->name);
+		const Ix *idx[IR_MAX_RANK];
+		const Ix *lin = ix_const(0);
+		for (int d = 0; d < t->rank; d++) {
+			idx[d] = ix_var(d);
+			lin = ix_add(ix_mul(lin, t->dims[d]), idx[d]);
+		}
+		const Ix *poff = ix_simplify(ir_layout_offset(&t->layout, t->rank, t->dims, idx), t->dims);
+		for (int d = 0; d < t->rank; d++)
+			gen_forn(G, ir_fmt("i%d", d), t->dims[d], false);
+		gen_line(G, "weft_p_%s[%s] = weft_logical[%s%s];", t->name, ix_str(poff, init_var, NULL), base,
+		         ix_str(ix_simplify(lin, t->dims), init_var, NULL));
+		for (int d = t->rank - 1; d >= 0; d--)
+			gen_end(G, ir_fmt("i%d", d));
+	}
+	G->ind = 0;
+	emitf(G->c, "}\n\n");
+}
+
 /* One line of the model, safe inside a C comment. */
-static const char *comment_text(const char *s)
+const char *gen_comment_text(const char *s)
 {
 	Buf b = {0};
 	for (; *s; s++) {
@@ -325,35 +392,34 @@ static void emit_output_copies(Gen *G, int id)
 	}
 }
 
-static void emit_op(Gen *G, const char *file, const Op *op)
+/* Every stage of the scheduled program in order, each op's output copies after its last. */
+static void emit_stages(Gen *G, const char *file)
 {
 	const Graph *g = G->g;
-	const Tensor *out = &g->tensors[op->out];
-	const char *text = comment_text(op->text ? op->text : ir_ops[op->kind].name);
-	if (!home_or_null(g, op->out)) {
-		gen_line(G, "/* %s:%d: %s -- result unused, not computed */", file, op->stmt_loc.line, text);
-		return;
+	const Prog *P = G->P;
+	int *last = ir_alloc(sizeof(int) * (size_t)(g->nops + 1));
+	for (int i = 0; i < g->nops; i++)
+		last[i] = -1;
+	for (int si = 0; si < P->nstages; si++) {
+		int op = P->stages[si].op, slot = gen_stage_slot(P, si);
+		if (slot > last[op])
+			last[op] = slot;
 	}
-	if (ir_ops[op->kind].flags & OPF_VIEW) {
-		if (root_of(g, op->out) == root_of(g, op->args[0])) {
+	for (int i = 0; i < g->nops; i++)
+		if (last[i] < 0)
+			die("op %d (%s) has no stage", i, g->tensors[g->ops[i].out].name);
+	for (int si = 0; si < P->nstages; si++) {
+		const Op *op = &g->ops[P->stages[si].op];
+		if (gen_stage_is_view(g, P, si))
 			gen_line(G, "/* %s:%d: %s -- a view of %s's bytes, nothing to compute */", file,
-			         op->stmt_loc.line, text, g->tensors[op->args[0]].name);
-		} else {
-			if (is_readonly(g, op->out))
-				die("the plan writes %s into an input or param", out->name);
-			emit_copy(G, ir_fmt("%s:%d: %s -- a copy of %s's bytes", file, op->stmt_loc.line, text,
-			                    g->tensors[op->args[0]].name),
-			          gen_home(G, op->args[0]), gen_home(G, op->out), ir_numel(out));
-		}
-	} else {
-		gen_line(G, "/* %s:%d: %s -- schedule: default scalar */", file, op->stmt_loc.line, text);
-		gen_line(G, "{");
-		G->ind++;
-		gen_op_kernel(G, op);
-		G->ind--;
-		gen_line(G, "}");
+			         op->stmt_loc.line, gen_comment_text(op->text ? op->text : ir_ops[op->kind].name),
+			         g->tensors[op->args[0]].name);
+		else if (gen_stage_slot(P, si) == si)
+			gen_stage(G, si);
+		for (int i = 0; i < g->nops; i++)
+			if (last[i] == si)
+				emit_output_copies(G, g->ops[i].out);
 	}
-	emit_output_copies(G, op->out);
 }
 
 static void emit_check(Gen *G, const char *name, const char *align)
@@ -388,8 +454,7 @@ static void emit_run(Gen *G)
 		emit_output_copies(G, g->inputs[i]);
 	for (int i = 0; i < g->nparams; i++)
 		emit_output_copies(G, g->params[i]);
-	for (int i = 0; i < g->nops; i++)
-		emit_op(G, file, &g->ops[i]);
+	emit_stages(G, file);
 	gen_line(G, "return 0;");
 	G->ind = 0;
 	emitf(c, "}\n");
@@ -400,22 +465,27 @@ static const char *index_type(const Graph *g)
 {
 	int64_t big = g->workspace_bytes / 4;
 	for (int i = 0; i < g->ntensors; i++)
-		if (ir_numel(&g->tensors[i]) > big)
-			big = ir_numel(&g->tensors[i]);
+		if (physical_numel(&g->tensors[i]) > big)
+			big = physical_numel(&g->tensors[i]);
 	return big < INT_MAX / 2 ? "int" : "long long";
 }
 
 void gen_model(const Graph *g, const Prog *P, const GenOptions *o, Buf *h, Buf *c)
 {
 	/* Only the scalar table exists so far; every target gets it (the driver says so). */
-	Gen G = {.g = g, .t = gen_load_templates("scalar"), .c = c, .idx = index_type(g)};
-	(void)o;
-	emit_header(g, h);
+	Gen G = {.g = g, .t = gen_load_templates("scalar"), .c = c, .idx = index_type(g), .P = P};
+	bool runtime = o && o->runtime_params;
+	if (!P || P->g != g)
+		die("gen_model: no scheduled program of this graph");
+	emit_header(g, runtime, h);
 	const char *file = basename_of(g->src ? g->src->path : "model");
 	emitf(c, "/* %s.c: generated by weft from %s (target scalar). Do not edit.\n", g->name, file);
-	emitf(c, " * Each op below is one block, in model order, headed by its line in %s. */\n", file);
+	emitf(c, " * Each loop nest below is one block, in order, headed by its line in %s and its schedule. */\n",
+	      file);
 	emitf(c, "#include \"%s.h\"\n\n", g->name);
 	emitf(c, "%s\n\n", gen_template(G.t, "prelude"));
-	emit_params(&G);
+	emit_params(&G, runtime);
+	if (runtime)
+		emit_init_params(&G);
 	emit_run(&G);
 }

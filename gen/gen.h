@@ -50,36 +50,91 @@ typedef struct GenOptions {
 	                         variants of a big model compile fast; never for users' code */
 } GenOptions;
 
-/* Generate NAME.h into h and NAME.c into c for a planned graph with weights loaded, from its
-   lowered and scheduled program P (P NULL: the v1 per-op scalar kernels of ops.c, while the
-   loop-IR emitter replaces them). */
+/* Generate NAME.h into h and NAME.c into c for a graph with weights loaded, from its lowered
+   and scheduled program P (P->g == g), printed stage by stage by kernel.c. The memory plan must
+   be P's (ir_plan_prog after scheduling): a stage computed at another writes its tensor inside
+   the host's block, and dead values have no bytes. */
 void gen_model(const Graph *g, const Prog *P, const GenOptions *o, Buf *h, Buf *c);
 
-/* Shared by cgen.c (the file, the entry point, where tensors live) and ops.c (one kernel per op). */
+/* Shared by cgen.c (the file, the entry point, where tensors live) and kernel.c (the nests). */
 typedef struct Gen {
 	const Graph *g;
 	const Templates *t;  /* the target's table */
 	Buf *c;              /* the .c being written */
 	int ind;             /* tabs before the next line */
 	const char *idx;     /* C type of loop indices: "int", or "long long" for huge tensors */
+	const Prog *P;       /* the scheduled program */
 } Gen;
 void gen_line(Gen *G, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* "for (IDX weft_VAR = LO; weft_VAR < HI; weft_VAR++) {", after WEFT_PARALLEL_FOR if parallel. */
-void gen_for(Gen *G, const char *var, const char *lo, const char *hi, bool parallel);
+/* "for (IDX weft_VAR = 0; weft_VAR < N; weft_VAR++) {", after WEFT_PARALLEL_FOR if parallel. */
 void gen_forn(Gen *G, const char *var, int64_t n, bool parallel);
 void gen_end(Gen *G, const char *var); /* closes a loop: "}" and a comment naming VAR */
 /* C expression of a tensor's first element (through views); dies if it has no storage. */
 const char *gen_home(Gen *G, int tensor);
-/* "const float *restrict NAME = HOME;" (or "float *" for the written one). */
-void gen_decl_in(Gen *G, const char *name, int tensor, bool restr);
-void gen_decl_out(Gen *G, const char *name, int tensor, bool restr);
 const char *gen_flit(double v); /* a float literal (arena string) */
-void gen_op_kernel(Gen *G, const Op *op); /* ops.c: the statements of one op inside its block */
+/* The tensor whose bytes tensor id's are (following view_of). */
+int gen_root(const Graph *g, int id);
+/* A model line (Op.text) made safe inside a C comment (arena). */
+const char *gen_comment_text(const char *s);
+
+/* kernel.c: the loop nests of a scheduled Prog (G->P), one block per stage printed on its own. */
+/* The stage in whose block stage si is printed: its update for a folded init stage, its host
+   for a stage computed at another, else si itself. */
+int gen_stage_slot(const Prog *P, int si);
+/* Is stage si the copy stage of a reshape/flatten that the plan made a view (nothing to print)? */
+bool gen_stage_is_view(const Graph *g, const Prog *P, int si);
+/* Print stage si (gen_stage_slot(si) == si, not a view) as a block headed by its provenance
+   comment: its nest, its folded init, and the stages computed inside it. */
+void gen_stage(Gen *G, int si);
 
 /* ---- harness.c: a main() that runs the generated model on raw f32 files ---- */
 
 /* A C file with main(argc, argv): argv = input files in declaration order, then output files.
    Reads each input (exact size checked), runs NAME_run, writes each output. Exit 0 on success. */
 void gen_harness(const Graph *g, Buf *c);
+
+/* ---- runner.c: raw f32 files, building and running generated code (run, verify, fuzz) ---- */
+
+/* Raw little-endian f32 files, whatever the host's byte order. */
+void gen_write_le_floats(unsigned char *dst, const float *src, int64_t n);
+float *gen_read_f32_file(const char *path, int64_t n, const char *what); /* exactly n, or NULL */
+bool gen_write_f32_file(const char *path, const float *v, int64_t n);
+/* Write n files at once (each to a temporary name, then all renamed), so that an error leaves
+   none; what[i] names file i in messages ("--out y"). */
+bool gen_publish_outputs(int n, const char *const *what, const char *const *paths,
+	float *const *data, const int64_t *numel);
+/* verify's inputs (stream seed) and the reference's outputs for them, malloc'd. */
+float **gen_random_inputs(const Graph *g, uint64_t seed);
+float **gen_reference_outputs(const Graph *g, const float *const *in);
+/* $CC, then flags, then $WEFT_CFLAGS, as an argument vector (*n used, *cap allocated). */
+char **gen_cc_argv(const char *flags, int *n, int *cap);
+void gen_append_words(char ***argv, int *n, int *cap, const char *s);
+void gen_show_file(const char *path); /* a file's text on stderr */
+/* run/verify's private directory: made, and removed at the end (or on an interrupt) unless
+   WEFT_KEEP=1. */
+char *gen_make_tmpdir(void);
+void gen_finish_tmpdir(void);
+/* Generate the code of g and P with a harness into dir, compile it, run it on in_paths (raw f32,
+   declaration order) and read the outputs back into out (declaration order, malloc'd). */
+bool gen_run_generated(const Graph *g, const Prog *P, const GenOptions *go, const char *dir,
+	char **in_paths, float **out);
+/* weft's result tolerance: |got - want| <= 1e-4 + 1e-4 * |want|, NaN never close. */
+bool gen_close(double got, double want);
+/* Compare one output with the reference and print its line (and a few mismatches). */
+bool gen_compare_output(const Tensor *t, const float *got, const float *want);
+
+/* ---- fuzz.c: weft fuzz ---- */
+
+typedef struct FuzzOptions {
+	const char *model;
+	const char *weights; /* --weights, or NULL */
+	int count;           /* schedules */
+	uint64_t seed;       /* variant k uses the random schedule of seed + k */
+	int jobs;            /* parallel generation and compiler calls */
+} FuzzOptions;
+
+/* Check count random legal schedules of the model against the reference; prints one line per
+   failing variant and a summary. Exit status: 0 all ok, 1 otherwise. */
+int gen_fuzz(const FuzzOptions *fo);
 
 #endif

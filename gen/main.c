@@ -1,10 +1,10 @@
 /* gen/main.c: the weft command line (spec: "The command line, version 1" in model-format.md).
  *
- * Parses the arguments, runs the one flat pass list (parse -> infer -> weights -> plan) and then
- * the command: check prints a summary, gen writes the C files, run and verify compile the
- * generated C with a harness in a private temporary directory and run it, ref runs the reference
- * interpreter. Exit status: 0 success, 1 a user error (bad model, bad files), 2 bad usage.
- * Data files are raw little-endian f32, read and written portably whatever the host byte order.
+ * Parses the arguments, runs the one flat pass list (parse -> infer -> weights -> lower ->
+ * sched -> plan) and then the command: check prints a summary, gen writes the C files, run and
+ * verify build and run the generated C (runner.c), ref runs the reference interpreter, sched
+ * prints a schedule (the default one or a random legal one), fuzz checks many random schedules
+ * (fuzz.c). Exit status: 0 success, 1 a user error (bad model, bad files), 2 bad usage.
  */
 #include "gen.h"
 #include "../tune/tune.h"
@@ -33,32 +33,39 @@ typedef struct Options {
 	const char *model;
 	const char *outdir;   /* gen: -o DIR */
 	const char *target;   /* default native */
-	const char *schedule; /* --schedule LOG (not supported yet) */
+	const char *schedule; /* --schedule FILE: a schedule in text form */
 	const char *weights;  /* --weights FILE */
 	const char *log;      /* tune: --log LOG */
 	bool print_schedule;
-	uint64_t seed;        /* verify: --seed N */
+	uint64_t seed;        /* verify: --seed N (inputs); fuzz: the first schedule's seed */
+	bool seed_given;
+	const char *random;   /* sched: --random SEED */
+	int count, jobs;      /* fuzz: --count N, --jobs J */
 	Binding *ins, *outs;
 	int nins, nouts;
-	unsigned dump;        /* bit i: dump the graph after passes[i] */
+	unsigned dump;        /* bit i: dump the graph (or the loop IR) after passes[i] */
 } Options;
 
 /* ---- usage ---- */
 
 static const char usage_text[] =
 	"usage: weft check MODEL [--weights FILE]\n"
-	"       weft gen MODEL -o DIR [--target T] [--weights FILE]\n"
-	"       weft run MODEL --in NAME=FILE ... --out NAME=FILE ... [--target T] [--weights FILE]\n"
-	"       weft verify MODEL [--seed N] [--target T] [--weights FILE]\n"
+	"       weft gen MODEL -o DIR [--target T] [--schedule FILE] [--print-schedule] [--weights FILE]\n"
+	"       weft run MODEL --in NAME=FILE ... --out NAME=FILE ... [--target T] [--schedule FILE]\n"
+	"                [--weights FILE]\n"
+	"       weft verify MODEL [--seed N] [--target T] [--schedule FILE] [--weights FILE]\n"
 	"       weft ref MODEL --in NAME=FILE ... --out NAME=FILE ... [--weights FILE]\n"
+	"       weft sched MODEL [--random SEED]\n"
+	"       weft fuzz MODEL [--count N] [--seed S] [--jobs J] [--weights FILE]\n"
 	"       weft --help | --version\n";
 
 static const char help_text[] =
 	"weft: compiles a neural network model (.weft) into self-contained C99.\n"
 	"\n"
 	"commands:\n"
-	"  check MODEL         parse the model, infer shapes, load weights and plan memory; report\n"
-	"                      every error, or print a summary (ops, params, FLOPs, workspace)\n"
+	"  check MODEL         parse the model, infer shapes, load weights, lower, schedule and plan\n"
+	"                      memory; report every error, or print a summary (ops, params, FLOPs,\n"
+	"                      workspace)\n"
 	"  gen MODEL -o DIR    write DIR/NAME.h and DIR/NAME.c (DIR must exist); nothing is written\n"
 	"                      when there is any error\n"
 	"  run MODEL --in NAME=FILE ... --out NAME=FILE ...\n"
@@ -69,6 +76,11 @@ static const char help_text[] =
 	"                      with the reference interpreter (|got-want| <= 1e-4 + 1e-4*|want|)\n"
 	"  ref MODEL --in NAME=FILE ... --out NAME=FILE ...\n"
 	"                      like run, with the reference interpreter instead of generated code\n"
+	"  sched MODEL         print the schedule used when none is given; with --random SEED, a\n"
+	"                      random legal one (reproducible from SEED)\n"
+	"  fuzz MODEL          check --count random legal schedules (default 200; seeds S, S+1, ...)\n"
+	"                      against the reference: one line per failing schedule (its file is\n"
+	"                      kept), then 'fuzz MODEL: N schedules, N ok'\n"
 	"  tune MODEL --log LOG [--trials N] [--time SECONDS]\n"
 	"                      measure schedules (not implemented yet)\n"
 	"  help                this text\n"
@@ -79,10 +91,15 @@ static const char help_text[] =
 	"                      target gets portable scalar code\n"
 	"  --weights FILE      the params' values (raw little-endian f32, declaration order), instead\n"
 	"                      of the model's weights statement\n"
-	"  --seed N            verify: the seed of the random inputs (default 1)\n"
-	"  --schedule LOG, --print-schedule\n"
-	"                      not supported yet\n"
-	"  -d PASS             dump the graph on stderr after PASS: parse, infer, weights or plan\n"
+	"  --seed N            verify: the seed of the random inputs (default 1); fuzz: the seed of\n"
+	"                      the first schedule (default 1)\n"
+	"  --schedule FILE     the schedule (text form: 'schedule MODEL', then directives such as\n"
+	"                      't1.update: split(k, 16, guard)'), instead of the default one\n"
+	"  --print-schedule    gen: print the schedule in use on stdout\n"
+	"  --random SEED       sched: a random legal schedule\n"
+	"  --count N, --jobs J fuzz: how many schedules; parallel jobs (default: the CPUs)\n"
+	"  -d PASS             dump the graph on stderr after PASS: parse, infer, weights or plan; or\n"
+	"                      the loop IR after lower or sched\n"
 	"  --help, --version\n"
 	"\n"
 	"environment: CC, WEFT_CFLAGS, TMPDIR; WEFT_KEEP=1 keeps run's and verify's temporary directory.\n"
@@ -102,47 +119,84 @@ static _Noreturn void usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+
 /* ---- the pass list ---- */
+
+/* What the passes build. */
+typedef struct Ctx {
+	const Options *o;
+	Graph *g;
+	Prog *P;
+	Schedule S;     /* the schedule in use (sched) */
+	bool no_sched;  /* stop after lower (weft sched draws its own) */
+	bool no_weights; /* skip weights (weft sched needs none) */
+} Ctx;
 
 typedef struct Pass {
 	const char *name;
-	bool (*run)(Graph **g, const Options *o); /* false when it reported errors */
+	bool (*run)(Ctx *c); /* false when it reported errors */
+	bool prog;           /* -d dumps the loop IR, not the graph */
 } Pass;
 
-static bool pass_parse(Graph **g, const Options *o)
+static bool pass_parse(Ctx *c)
 {
-	Source *src = ir_read_source(o->model);
+	Source *src = ir_read_source(c->o->model);
 	if (!src)
 		return false;
-	*g = ir_parse(src);
-	return *g != NULL;
+	c->g = ir_parse(src);
+	return c->g != NULL;
 }
 
-static bool pass_infer(Graph **g, const Options *o) { return ir_infer(*g); }
-static bool pass_weights(Graph **g, const Options *o) { return ir_load_weights(*g, o->weights); }
-static bool pass_plan(Graph **g, const Options *o) { ir_plan(*g); return true; }
+static bool pass_infer(Ctx *c) { return ir_infer(c->g); }
+static bool pass_weights(Ctx *c) { return ir_load_weights(c->g, c->o->weights); }
+static bool pass_lower(Ctx *c) { return (c->P = ir_lower(c->g)) != NULL; }
+
+/* The schedule file's directives, or the default schedule; applied to the program. */
+static bool pass_sched(Ctx *c)
+{
+	if (c->o->schedule) {
+		Source *src = ir_read_source(c->o->schedule);
+		if (!src || !ir_sched_parse(src, c->g, &c->S))
+			return false;
+	} else {
+		ir_sched_default(c->P, &c->S);
+	}
+	return ir_sched_apply(c->P, &c->S);
+}
+
+static bool pass_plan(Ctx *c) { ir_plan_prog(c->P); return true; }
 
 static const Pass passes[] = {
-	{"parse", pass_parse},
-	{"infer", pass_infer},
-	{"weights", pass_weights},
-	{"plan", pass_plan},
+	{"parse", pass_parse, false},
+	{"infer", pass_infer, false},
+	{"weights", pass_weights, false},
+	{"lower", pass_lower, true},
+	{"sched", pass_sched, true},
+	{"plan", pass_plan, false},
 };
-enum { NPASSES = sizeof passes / sizeof passes[0] };
+enum { NPASSES = sizeof passes / sizeof passes[0], PASS_SCHED = 4 };
 
-/* Run every pass; stop at the first that reported an error. NULL then. */
-static Graph *compile_model(const Options *o)
+/* Run every pass (up to lower when c->no_sched); stop at the first that reported an error.
+   false then. */
+static bool compile_model(Ctx *c, const Options *o)
 {
-	Graph *g = NULL;
+	c->o = o;
 	for (int i = 0; i < NPASSES; i++) {
-		if (!passes[i].run(&g, o) || ir_nerrors > 0)
-			return NULL;
+		if (c->no_sched && i >= PASS_SCHED)
+			break;
+		if (c->no_weights && passes[i].run == pass_weights)
+			continue;
+		if (!passes[i].run(c) || ir_nerrors > 0)
+			return false;
 		if (o->dump & (1u << i)) {
 			fprintf(stderr, "## after %s\n", passes[i].name);
-			ir_dump(g, stderr);
+			if (passes[i].prog)
+				ir_prog_dump(c->P, stderr);
+			else
+				ir_dump(c->g, stderr);
 		}
 	}
-	return g;
+	return true;
 }
 
 /* ---- small helpers ---- */
@@ -157,99 +211,6 @@ static void format_shape(const Tensor *t, char *buf, size_t size)
 }
 
 static int64_t tensor_bytes(const Tensor *t) { return ir_numel(t) * 4; }
-
-static char *path_join(const char *dir, const char *name) { return ir_fmt("%s/%s", dir, name); }
-
-static void write_le_floats(unsigned char *dst, const float *src, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++) {
-		uint32_t u;
-		memcpy(&u, &src[i], 4);
-		for (int k = 0; k < 4; k++)
-			dst[4 * i + k] = (unsigned char)(u >> (8 * k));
-	}
-}
-
-static void read_le_floats(float *dst, const unsigned char *src, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++) {
-		uint32_t u = 0;
-		for (int k = 0; k < 4; k++)
-			u |= (uint32_t)src[4 * i + k] << (8 * k);
-		memcpy(&dst[i], &u, 4);
-	}
-}
-
-/* Read a raw f32 file of exactly n floats; NULL (with an error) otherwise. */
-static float *read_f32_file(const char *path, int64_t n, const char *what)
-{
-	char *data;
-	size_t len;
-	if (!ir_read_file(path, &data, &len)) {
-		error_plain("%s: cannot read %s: %s", what, path, strerror(errno));
-		return NULL;
-	}
-	if ((int64_t)len != n * 4) {
-		error_plain("%s: %s has %zu bytes, expected %lld (%lld f32 values)", what, path, len,
-		            (long long)(n * 4), (long long)n);
-		free(data);
-		return NULL;
-	}
-	float *v = ir_xrealloc(NULL, (size_t)n * sizeof(float));
-	read_le_floats(v, (const unsigned char *)data, n);
-	free(data);
-	return v;
-}
-
-static bool write_whole_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return false;
-	bool ok = fwrite(data, 1, len, f) == len;
-	ok &= fclose(f) == 0;
-	return ok;
-}
-
-/* Write every output file at once: each to a temporary name beside it, then all renamed into
-   place, so an error leaves no partial output. */
-static bool publish_outputs(int n, Binding *outs, float *const *data, const int64_t *numel)
-{
-	char **tmp = ir_alloc(sizeof(char *) * (size_t)(n + 1));
-	bool ok = true;
-	mode_t mask = umask(0);
-	umask(mask);
-	for (int i = 0; i < n && ok; i++) {
-		tmp[i] = ir_fmt("%s.weft-XXXXXX", outs[i].path);
-		int fd = mkstemp(tmp[i]);
-		if (fd < 0) {
-			error_plain("--out %s: cannot write %s: %s", outs[i].name, outs[i].path, strerror(errno));
-			tmp[i] = NULL;
-			ok = false;
-			break;
-		}
-		fchmod(fd, 0666 & ~mask); /* what fopen would have made, not mkstemp's 0600 */
-		close(fd);
-		size_t len = (size_t)numel[i] * 4;
-		unsigned char *bytes = ir_xrealloc(NULL, len);
-		write_le_floats(bytes, data[i], numel[i]);
-		if (!write_whole_file(tmp[i], bytes, len)) {
-			error_plain("--out %s: cannot write %s: %s", outs[i].name, outs[i].path, strerror(errno));
-			ok = false;
-		}
-		free(bytes);
-	}
-	for (int i = 0; i < n && ok; i++)
-		if (rename(tmp[i], outs[i].path) != 0) {
-			error_plain("--out %s: cannot write %s: %s", outs[i].name, outs[i].path, strerror(errno));
-			ok = false;
-		}
-	if (!ok)
-		for (int i = 0; i < n; i++)
-			if (tmp[i])
-				unlink(tmp[i]);
-	return ok;
-}
 
 /* ---- checking --in and --out against the model ---- */
 
@@ -356,9 +317,10 @@ static void print_workspace(const Graph *g)
 
 static int cmd_check(Options *o)
 {
-	Graph *g = compile_model(o);
-	if (!g)
+	Ctx c = {0};
+	if (!compile_model(&c, o))
 		return EXIT_USER;
+	Graph *g = c.g;
 	printf("model %s\n", g->name);
 	print_tensors(g, "input", g->inputs, g->ninputs);
 	print_tensors(g, "output", g->outputs, g->noutputs);
@@ -383,20 +345,8 @@ static int cmd_check(Options *o)
 	return 0;
 }
 
-/* ---- generating and building ---- */
 
-static bool check_schedule_options(const Options *o)
-{
-	if (o->schedule) {
-		error_plain("--schedule: schedules are not supported yet");
-		return false;
-	}
-	if (o->print_schedule) {
-		error_plain("--print-schedule: schedules are not supported yet");
-		return false;
-	}
-	return true;
-}
+/* ---- generating ---- */
 
 /* For now every target gets the portable scalar code; say so instead of pretending. */
 static GenOptions gen_options(const Options *o)
@@ -420,165 +370,22 @@ static int cmd_gen(Options *o)
 		error_plain("-o %s: not a directory", o->outdir);
 		return EXIT_USER;
 	}
-	if (!check_schedule_options(o))
+	Ctx c = {0};
+	if (!compile_model(&c, o))
 		return EXIT_USER;
-	Graph *g = compile_model(o);
-	if (!g)
-		return EXIT_USER;
+	if (o->print_schedule)
+		ir_sched_print(c.g, &c.S, stdout);
 	GenOptions go = gen_options(o);
-	Buf h = {0}, c = {0};
-	gen_model(g, NULL, &go, &h, &c);
+	Buf h = {0}, cb = {0};
+	gen_model(c.g, c.P, &go, &h, &cb);
 	if (ir_nerrors > 0)
 		return EXIT_USER;
-	const char *names[] = {ir_fmt("%s.h", g->name), ir_fmt("%s.c", g->name)};
-	const Buf *bufs[] = {&h, &c};
+	const char *names[] = {ir_fmt("%s.h", c.g->name), ir_fmt("%s.c", c.g->name)};
+	const Buf *bufs[] = {&h, &cb};
 	bool ok = gen_write_files(o->outdir, 2, names, bufs);
 	buf_free(&h);
-	buf_free(&c);
+	buf_free(&cb);
 	return ok ? 0 : EXIT_USER;
-}
-
-/* Append the blank-separated words of s to argv. */
-static void append_words(char ***argv, int *n, int *cap, const char *s)
-{
-	while (s && *s) {
-		while (*s == ' ' || *s == '\t')
-			s++;
-		const char *start = s;
-		while (*s && *s != ' ' && *s != '\t')
-			s++;
-		if (s == start)
-			break;
-		if (*n + 1 >= *cap)
-			*argv = ir_xrealloc(*argv, sizeof(char *) * (size_t)(*cap *= 2));
-		(*argv)[(*n)++] = ir_strndup(start, (size_t)(s - start));
-	}
-}
-
-static void show_file(const char *path)
-{
-	char *data;
-	size_t len;
-	if (ir_read_file(path, &data, &len)) {
-		fwrite(data, 1, len, stderr);
-		free(data);
-	}
-}
-
-/* Write NAME.h, NAME.c and a harness into dir and compile them; the program's path or NULL. */
-static char *build_program(const Graph *g, const Options *o, const char *dir)
-{
-	GenOptions go = gen_options(o);
-	Buf h = {0}, c = {0}, hc = {0};
-	gen_model(g, NULL, &go, &h, &c);
-	if (ir_nerrors > 0)
-		return NULL;
-	gen_harness(g, &hc);
-	const char *names[] = {ir_fmt("%s.h", g->name), ir_fmt("%s.c", g->name), "weft_harness.c"};
-	const Buf *bufs[] = {&h, &c, &hc};
-	bool ok = gen_write_files(dir, 3, names, bufs);
-	buf_free(&h);
-	buf_free(&c);
-	buf_free(&hc);
-	if (!ok)
-		return NULL;
-
-	int n, ncc, cap = 64;
-	char **cc = tune_cc_argv(&ncc);
-	n = ncc;
-	char **argv = ir_xrealloc(NULL, sizeof(char *) * (size_t)cap);
-	for (int i = 0; i < n; i++)
-		argv[i] = cc[i];
-	append_words(&argv, &n, &cap, "-O2 -std=c99");
-	append_words(&argv, &n, &cap, getenv("WEFT_CFLAGS"));
-	char *prog = path_join(dir, "weft_prog");
-	const char *rest[] = {"-I", dir, "-o", prog, path_join(dir, names[1]),
-	                      path_join(dir, "weft_harness.c"), "-lm"};
-	for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) {
-		if (n + 1 >= cap)
-			argv = ir_xrealloc(argv, sizeof(char *) * (size_t)(cap *= 2));
-		argv[n++] = (char *)rest[i];
-	}
-	argv[n] = NULL;
-	char *log = path_join(dir, "weft_cc.log");
-	int rc = tune_run_log(argv, 0, log); /* no limit: a big model compiles for minutes */
-	if (rc != 0) {
-		if (rc > 0) {
-			show_file(log);
-			error_plain("the C compiler (%s) failed on the generated code (exit status %d)",
-			            argv[0], rc);
-		}
-		prog = NULL;
-	}
-	free(argv);
-	for (int i = 0; i < ncc; i++)
-		free(cc[i]);
-	free(cc);
-	return prog;
-}
-
-/* Run the program with the inputs' and then the outputs' paths. */
-static bool run_program(const Graph *g, const char *prog, char **in_paths, char **out_paths)
-{
-	int n = 0;
-	char **argv = ir_alloc(sizeof(char *) * (size_t)(g->ninputs + g->noutputs + 2));
-	argv[n++] = (char *)prog;
-	for (int i = 0; i < g->ninputs; i++)
-		argv[n++] = in_paths[i];
-	for (int i = 0; i < g->noutputs; i++)
-		argv[n++] = out_paths[i];
-	argv[n] = NULL;
-	int rc = tune_run(argv, 0, false);
-	if (rc != 0) {
-		if (rc > 0)
-			error_plain("the generated program failed (exit status %d)", rc);
-		return false;
-	}
-	return true;
-}
-
-/* The temporary directory of run or verify, removed at the end (or on an interrupt while a
-   child runs) unless WEFT_KEEP=1. */
-static char *active_tmpdir;
-
-static void finish_tmpdir(void)
-{
-	const char *keep = getenv("WEFT_KEEP");
-	if (!active_tmpdir)
-		return;
-	if (keep && !strcmp(keep, "1"))
-		fprintf(stderr, "weft: note: kept the temporary directory %s\n", active_tmpdir);
-	else
-		tune_remove_tmpdir(active_tmpdir);
-	free(active_tmpdir);
-	active_tmpdir = NULL;
-}
-
-static char *make_tmpdir(void)
-{
-	active_tmpdir = tune_make_tmpdir();
-	tune_on_interrupt = finish_tmpdir;
-	return active_tmpdir;
-}
-
-/* Build and run the generated code in dir: inputs from in_paths (declaration order); the
-   outputs are read back into out (declaration order, each malloc'd). */
-static bool run_generated(const Graph *g, const Options *o, const char *dir, char **in_paths,
-                          float **out)
-{
-	char **out_paths = ir_alloc(sizeof(char *) * (size_t)(g->noutputs + 1));
-	for (int i = 0; i < g->noutputs; i++)
-		out_paths[i] = path_join(dir, ir_fmt("weft_out%d.bin", i));
-	char *prog = build_program(g, o, dir);
-	if (!prog || !run_program(g, prog, in_paths, out_paths))
-		return false;
-	for (int i = 0; i < g->noutputs; i++) {
-		const Tensor *t = &g->tensors[g->outputs[i]];
-		out[i] = read_f32_file(out_paths[i], ir_numel(t), ir_fmt("output %s", t->name));
-		if (!out[i])
-			return false;
-	}
-	return true;
 }
 
 /* The output buffers of the bound --out names, in the order they were given. */
@@ -586,23 +393,26 @@ static bool publish_bound(const Graph *g, Options *o, float **out)
 {
 	float **data = ir_alloc(sizeof(float *) * (size_t)(o->nouts + 1));
 	int64_t *numel = ir_alloc(sizeof(int64_t) * (size_t)(o->nouts + 1));
+	const char **what = ir_alloc(sizeof(char *) * (size_t)(o->nouts + 1));
+	const char **paths = ir_alloc(sizeof(char *) * (size_t)(o->nouts + 1));
 	for (int i = 0; i < o->nouts; i++) {
 		const Tensor *t = &g->tensors[o->outs[i].tensor];
 		data[i] = out[t->output_index];
 		numel[i] = ir_numel(t);
+		what[i] = ir_fmt("--out %s", o->outs[i].name);
+		paths[i] = o->outs[i].path;
 	}
-	return publish_outputs(o->nouts, o->outs, data, numel);
+	return gen_publish_outputs(o->nouts, what, paths, data, numel);
 }
 
 /* ---- run, ref, verify ---- */
 
 static int cmd_run(Options *o)
 {
-	if (!check_schedule_options(o))
+	Ctx c = {0};
+	if (!compile_model(&c, o))
 		return EXIT_USER;
-	Graph *g = compile_model(o);
-	if (!g)
-		return EXIT_USER;
+	Graph *g = c.g;
 	bool ok = bind_inputs(g, o);
 	ok &= bind_outputs(g, o);
 	if (!ok)
@@ -611,19 +421,21 @@ static int cmd_run(Options *o)
 	for (int i = 0; i < o->nins; i++)
 		in_paths[g->tensors[o->ins[i].tensor].input_index] = (char *)o->ins[i].path;
 	float **out = ir_alloc(sizeof(float *) * (size_t)(g->noutputs + 1));
-	char *dir = make_tmpdir();
+	char *dir = gen_make_tmpdir();
 	if (!dir)
 		return EXIT_USER;
-	bool ran = run_generated(g, o, dir, in_paths, out);
-	finish_tmpdir();
+	GenOptions go = gen_options(o);
+	bool ran = gen_run_generated(g, c.P, &go, dir, in_paths, out);
+	gen_finish_tmpdir();
 	return ran && publish_bound(g, o, out) ? 0 : EXIT_USER;
 }
 
 static int cmd_ref(Options *o)
 {
-	Graph *g = compile_model(o);
-	if (!g)
+	Ctx c = {.no_sched = true};
+	if (!compile_model(&c, o))
 		return EXIT_USER;
+	Graph *g = c.g;
 	bool ok = bind_inputs(g, o);
 	ok &= bind_outputs(g, o);
 	if (!ok)
@@ -631,94 +443,82 @@ static int cmd_ref(Options *o)
 	const float **in = ir_alloc(sizeof(float *) * (size_t)(g->ninputs + 1));
 	for (int i = 0; i < o->nins; i++) {
 		const Tensor *t = &g->tensors[o->ins[i].tensor];
-		in[t->input_index] = read_f32_file(o->ins[i].path, ir_numel(t), ir_fmt("--in %s", t->name));
+		in[t->input_index] = gen_read_f32_file(o->ins[i].path, ir_numel(t), ir_fmt("--in %s", t->name));
 		if (!in[t->input_index])
 			return EXIT_USER;
 	}
-	float **out = ir_alloc(sizeof(float *) * (size_t)(g->noutputs + 1));
-	for (int i = 0; i < g->noutputs; i++)
-		out[i] = ir_xrealloc(NULL, sizeof(float) * (size_t)ir_numel(&g->tensors[g->outputs[i]]));
-	ir_reference(g, (const float *const *)in, out);
+	float **out = gen_reference_outputs(g, in);
 	return publish_bound(g, o, out) ? 0 : EXIT_USER;
-}
-
-enum { MAX_SHOWN_MISMATCHES = 5 };
-
-/* Compare one output with the reference; print its line; true when every element is close. */
-static bool compare_output(const Tensor *t, const float *got, const float *want)
-{
-	int64_t n = ir_numel(t), bad = 0;
-	double max_abs = 0, max_rel = 0;
-	for (int64_t i = 0; i < n; i++) {
-		double gv = got[i], wv = want[i], d = fabs(gv - wv);
-		bool close = !isnan(gv) && !isnan(wv) && d <= 1e-4 + 1e-4 * fabs(wv);
-		if (!isnan(d)) {
-			if (d > max_abs)
-				max_abs = d;
-			if (wv != 0 && d / fabs(wv) > max_rel)
-				max_rel = d / fabs(wv);
-		}
-		if (!close && bad++ < MAX_SHOWN_MISMATCHES) {
-			if (bad == 1)
-				printf("%s: mismatches (index: got, want):\n", t->name);
-			printf("  %s[%lld]: got %.9g, want %.9g\n", t->name, (long long)i, gv, wv);
-		}
-	}
-	printf("%s: %lld elements, max abs err %.2g, max rel err %.2g: ", t->name, (long long)n,
-	       max_abs, max_rel);
-	if (bad)
-		printf("FAIL (%lld mismatches)\n", (long long)bad);
-	else
-		printf("ok\n");
-	return bad == 0;
 }
 
 static int cmd_verify(Options *o)
 {
-	if (!check_schedule_options(o))
+	Ctx c = {0};
+	if (!compile_model(&c, o))
 		return EXIT_USER;
-	Graph *g = compile_model(o);
-	if (!g)
-		return EXIT_USER;
-	char *dir = make_tmpdir();
+	Graph *g = c.g;
+	char *dir = gen_make_tmpdir();
 	if (!dir)
 		return EXIT_USER;
-	const float **in = ir_alloc(sizeof(float *) * (size_t)(g->ninputs + 1));
+	float **in = gen_random_inputs(g, o->seed);
 	char **in_paths = ir_alloc(sizeof(char *) * (size_t)(g->ninputs + 1));
 	bool ok = true;
 	for (int i = 0; i < g->ninputs && ok; i++) {
-		int64_t n = ir_numel(&g->tensors[g->inputs[i]]);
-		float *v = ir_xrealloc(NULL, sizeof(float) * (size_t)n);
-		for (int64_t j = 0; j < n; j++)
-			v[j] = ir_random_value(o->seed * 1000003u + (uint64_t)i, (uint64_t)j);
-		in[i] = v;
-		unsigned char *bytes = ir_xrealloc(NULL, (size_t)n * 4);
-		write_le_floats(bytes, v, n);
-		in_paths[i] = path_join(dir, ir_fmt("weft_in%d.bin", i));
-		if (!write_whole_file(in_paths[i], bytes, (size_t)n * 4)) {
-			error_plain("cannot write %s: %s", in_paths[i], strerror(errno));
-			ok = false;
-		}
-		free(bytes);
+		in_paths[i] = ir_fmt("%s/weft_in%d.bin", dir, i);
+		ok = gen_write_f32_file(in_paths[i], in[i], ir_numel(&g->tensors[g->inputs[i]]));
 	}
 	float **got = ir_alloc(sizeof(float *) * (size_t)(g->noutputs + 1));
-	ok = ok && run_generated(g, o, dir, in_paths, got);
-	finish_tmpdir();
+	GenOptions go = gen_options(o);
+	ok = ok && gen_run_generated(g, c.P, &go, dir, in_paths, got);
+	gen_finish_tmpdir();
 	if (!ok)
 		return EXIT_USER;
-	float **want = ir_alloc(sizeof(float *) * (size_t)(g->noutputs + 1));
-	for (int i = 0; i < g->noutputs; i++)
-		want[i] = ir_xrealloc(NULL, sizeof(float) * (size_t)ir_numel(&g->tensors[g->outputs[i]]));
-	ir_reference(g, (const float *const *)in, want);
+	float **want = gen_reference_outputs(g, (const float *const *)in);
 	bool same = true;
 	for (int i = 0; i < g->noutputs; i++)
-		same &= compare_output(&g->tensors[g->outputs[i]], got[i], want[i]);
+		same &= gen_compare_output(&g->tensors[g->outputs[i]], got[i], want[i]);
 	return same ? 0 : EXIT_USER;
+}
+
+/* ---- sched, fuzz, tune ---- */
+
+/* Print the default schedule, or the random one of --random SEED; it is applied first, as a
+   check: weft's own schedules are legal by construction, so a rejection is a weft bug. */
+static int cmd_sched(Options *o)
+{
+	Ctx c = {.no_sched = true, .no_weights = true};
+	if (!compile_model(&c, o))
+		return EXIT_USER;
+	Schedule S = {0};
+	if (o->random)
+		ir_sched_random(c.P, strtoull(o->random, NULL, 10), &S);
+	else
+		ir_sched_default(c.P, &S);
+	if (!ir_sched_apply(c.P, &S)) {
+		ir_sched_print(c.g, &S, stderr);
+		die("the %s schedule above is illegal", o->random ? "random" : "default");
+	}
+	ir_sched_print(c.g, &S, stdout);
+	return 0;
+}
+
+static int cmd_fuzz(Options *o)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	FuzzOptions fo = {
+		.model = o->model,
+		.weights = o->weights,
+		.count = o->count > 0 ? o->count : 200,
+		.seed = o->seed_given ? o->seed : 1,
+		.jobs = o->jobs > 0 ? o->jobs : cpus > 0 ? (int)cpus : 1,
+	};
+	return gen_fuzz(&fo);
 }
 
 static int cmd_tune(Options *o)
 {
-	if (!compile_model(o))
+	Ctx c = {0};
+	if (!compile_model(&c, o))
 		return EXIT_USER;
 	error_plain("tune: the tuner is not implemented yet");
 	return EXIT_USER;
@@ -738,11 +538,14 @@ static const Command commands[] = {
 	{"run", cmd_run, "--in --out --target --schedule --weights"},
 	{"verify", cmd_verify, "--seed --target --schedule --weights"},
 	{"ref", cmd_ref, "--in --out --weights"},
+	{"sched", cmd_sched, "--random"},
+	{"fuzz", cmd_fuzz, "--count --seed --jobs --weights"},
 	{"tune", cmd_tune, "--log --trials --time --target --weights"},
 };
 
 static const char *const options_with_arg[] = {"-o", "--target", "--schedule", "--weights", "--in",
-                                               "--out", "--seed", "-d", "--log", "--trials", "--time"};
+                                               "--out", "--seed", "-d", "--log", "--trials", "--time",
+                                               "--random", "--count", "--jobs"};
 static const char *const options_without_arg[] = {"--print-schedule"};
 
 static bool word_in(const char *word, const char *list)
@@ -818,6 +621,15 @@ static void apply_option(Options *o, const char *opt, const char *arg, const cha
 		if (!is_number(arg, true))
 			usage_error("--seed wants a non-negative integer, saw '%s'", arg);
 		o->seed = strtoull(arg, NULL, 10);
+		o->seed_given = true;
+	} else if (!strcmp(opt, "--random")) {
+		set_once(&o->random, opt, arg);
+		if (!is_number(arg, true))
+			usage_error("--random wants a non-negative integer seed, saw '%s'", arg);
+	} else if (!strcmp(opt, "--count") || !strcmp(opt, "--jobs")) {
+		if (!is_number(arg, true) || atoi(arg) < 1 || strlen(arg) > 7)
+			usage_error("%s wants a positive integer, saw '%s'", opt, arg);
+		*(!strcmp(opt, "--count") ? &o->count : &o->jobs) = atoi(arg);
 	} else if (!strcmp(opt, "--trials")) {
 		set_once(trials, opt, arg);
 		if (!is_number(arg, true) || atoi(arg) < 1)
@@ -832,7 +644,7 @@ static void apply_option(Options *o, const char *opt, const char *arg, const cha
 				o->dump |= 1u << i;
 				return;
 			}
-		usage_error("-d: unknown pass '%s' (passes: parse, infer, weights, plan)", arg);
+		usage_error("-d: unknown pass '%s' (passes: parse, infer, weights, lower, sched, plan)", arg);
 	} else
 		die("option %s has no handler", opt);
 }
@@ -925,3 +737,4 @@ int main(int argc, char **argv)
 	}
 	return rc;
 }
+

@@ -19,6 +19,7 @@ struct Lexer {
 	const char *bol;    /* beginning of the current line */
 	int depth;          /* open ( and [ */
 	bool ended;         /* the final TK_NEWLINE has been given */
+	bool sched;         /* a schedule file: '.' and ';' are punctuation too */
 	Token *tok;         /* the token being made by the current call */
 };
 
@@ -226,7 +227,7 @@ static bool starts_statement(const char *s)
 static bool newline(Lexer *L, const char *s)
 {
 	const char *next = s + 1 + (*s == '\r' && s[1] == '\n');
-	if (L->depth > 0 && starts_statement(next))
+	if (L->depth > 0 && (L->sched || starts_statement(next)))
 		L->depth = 0; /* the parser reports the missing ')' or ']' at this newline */
 	bool ends = L->depth == 0;
 	if (ends)
@@ -244,6 +245,15 @@ Lexer *ir_lexer(const Source *src)
 	L->p = src->text;
 	L->line = 1;
 	L->bol = src->text;
+	return L;
+}
+
+/* Schedule files (schedtext.c) share the model's lexical rules, plus '.' between a tensor and
+   its stage ("t1.update") and ';' between directives on one line. */
+Lexer *ir_lexer_sched(const Source *src)
+{
+	Lexer *L = ir_lexer(src);
+	L->sched = true;
 	return L;
 }
 
@@ -275,13 +285,15 @@ static bool lex_one(Lexer *L)
 		L->p = s + 4;
 	} else if (c == '"') {
 		L->p = lex_string(L, s);
-	} else if (strchr("=:,()[]", c)) {
+	} else if (strchr("=:,()[]", c) || (L->sched && (c == '.' || c == ';'))) {
 		Token *t = push(L, TK_PUNCT, s, s + 1);
 		t->punct = (char)c;
 		if (c == '(' || c == '[')
 			L->depth++;
 		else if ((c == ')' || c == ']') && L->depth > 0)
 			L->depth--;
+		else if (c == ';')
+			L->depth = 0; /* a ';' ends a schedule directive even after a missing ')' */
 		L->p = s + 1;
 	} else {
 		L->p = lex_bad_char(L, s);

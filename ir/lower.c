@@ -2,7 +2,7 @@
  *
  * Each op becomes one or more stages, each a perfect loop nest storing one value, computing
  * exactly the semantics of ir/ref.c: spatial loops outer in dimension order, reduction loops
- * inner. Loop names per op (notes/loopir.md "Stages"): conv2d n,k,oh,ow | c,r,s; dense m,n | k;
+ * inner. Loop names per op (ir/loopir.md "Stages"): conv2d n,k,oh,ow | c,r,s; dense m,n | k;
  * matmul b0..,m,n | k; pools n,c,oh,ow | r,s; global_avgpool n,c | h,w; every other op d0..d{r-1}.
  * Guards are added only where an index can actually leave its tensor (conv and pool padding,
  * partial windows), judged by ix_bounds over the loop extents.

@@ -9,15 +9,26 @@
 #include <math.h>
 #include <stdint.h>
 
-/* One pragma on the outermost independent loop of a kernel; nothing without -fopenmp, so that
-   compilers without OpenMP see no unknown pragma. */
+/* WEFT_PARALLEL_FOR before a loop whose iterations run on all cores, WEFT_SIMD before one
+   whose iterations are independent (vectorized); nothing without -fopenmp, so that compilers
+   without OpenMP see no unknown pragma. */
 #ifdef _OPENMP
 #define WEFT_PARALLEL_FOR _Pragma("omp parallel for")
+#define WEFT_SIMD _Pragma("omp simd")
+/* clang warns where it cannot vectorize a loop marked simd (a hint, not a requirement here). */
+#if defined(__clang__) && defined(__has_warning)
+#if __has_warning("-Wpass-failed")
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
+#endif
 #else
 #define WEFT_PARALLEL_FOR
+#define WEFT_SIMD
 #endif
 @parallel_for
 WEFT_PARALLEL_FOR
+@simd
+WEFT_SIMD
 @relu
 ($1 > 0.0f ? $1 : 0.0f)
 @sigmoid
@@ -44,5 +55,13 @@ fminf(fmaxf($1, $2), $3)
 ($1 / $2)
 @max
 fmaxf($1, $2)
+@min
+fminf($1, $2)
+@sqrt
+sqrtf($1)
+@neg
+(-$1)
+@recip
+(1.0f / $1)
 @rsqrt
 (1.0f / sqrtf($1))

@@ -4,7 +4,7 @@
 # then exactly one last line `N passed, N failed` (`, N skipped` when any were skipped).
 # Exit status is non-zero iff a test failed.
 #
-# Kinds, in order: unit, error, run, golden, warnings, cli, examples-large.
+# Kinds, in order: unit, error, sched-error, run, fuzz, golden, warnings, cli, examples-large.
 # Environment:
 #   WEFT=PATH       the weft binary (default ./weft); its directory holds the object files
 #                   (ir/*.o gen/*.o tune/*.o) that unit tests link against
@@ -160,6 +160,42 @@ test_error() {
 	done
 }
 
+# ---- 2b. sched-error: tests/sched_errors/*.sched, illegal schedules of the model named by their
+# `# model: PATH` line, must be rejected by `weft gen MODEL --schedule FILE` with exactly the
+# `# expect:` errors and nothing written ----
+
+sched_error_tests() {
+	local f name model st out diffs
+	for f in tests/sched_errors/*.sched; do
+		[[ -e $f ]] || continue
+		name=sched-error/$(basename "$f" .sched)
+		selected "$name" || continue
+		model=$(sed -n 's|^# model: *||p' "$f" | head -n 1)
+		if [[ -z $model || ! -e $model ]]; then
+			fail "$name" "no '# model: PATH' line naming an existing model"
+			continue
+		fi
+		out=$TMP/gen_sched_error
+		rm -rf "$out" && mkdir "$out"
+		st=0
+		limited 60 "$WEFT" gen "$model" --schedule "$f" -o "$out" >"$TMP/out.txt" 2>"$TMP/err.txt" || st=$?
+		if [[ $st -ne 1 ]]; then
+			fail "$name" "weft gen --schedule exited $st, want 1" "$TMP/err.txt"
+			continue
+		fi
+		diffs=$(check_errors "$f" "$TMP/err.txt")
+		if [[ -n $diffs ]]; then
+			{ echo "$diffs"; echo "--- stderr:"; cat "$TMP/err.txt"; } >"$TMP/detail.txt"
+			fail "$name" "wrong error messages" "$TMP/detail.txt"
+		elif [[ -n $(ls -A "$out") ]]; then
+			ls -A "$out" >"$TMP/detail.txt"
+			fail "$name" "weft gen failed but left files in the output directory" "$TMP/detail.txt"
+		else
+			pass "$name"
+		fi
+	done
+}
+
 # ---- 3. run: generated C vs the reference interpreter on random inputs ----
 
 run_models() { ls tests/run/*.weft examples/block.weft examples/dwsep.weft examples/mlp.weft 2>/dev/null; }
@@ -185,6 +221,55 @@ test_run() {
 		name=run/$(run_name "$f")
 		selected "$name" && verify "$name" "$f" 120
 	done
+}
+
+# ---- 3b. fuzz: a few random legal schedules per model (`make fuzz` runs 200 of each) ----
+
+fuzz_tests() {
+	local f name n st
+	for f in $(run_models); do
+		name=fuzz/$(run_name "$f")
+		selected "$name" || continue
+		case $f in examples/*) n=2 ;; *) n=4 ;; esac
+		st=0
+		limited 300 "$WEFT" fuzz "$f" --count "$n" >"$TMP/fuzz.txt" 2>&1 || st=$?
+		if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "weft fuzz $f --count $n: $(why $st)" "$TMP/fuzz.txt"; fi
+	done
+}
+
+# ---- 3c. hand-written schedules: examples/NAME.sched with examples/NAME.weft ----
+
+# The block of code after a stage's provenance comment (up to the block's closing "\t}" line),
+# comments removed.
+stage_code() {
+	awk -v stage="$2" 'index($0, "-- " stage ":") { on = 1; next } on && $0 == "\t}" { exit } on' "$1" |
+		sed 's|/\*.*\*/||g'
+}
+
+test_schedules() {
+	local s m name st out
+	for s in examples/*.sched; do
+		[[ -e $s ]] || continue
+		m=${s%.sched}.weft
+		name=sched/$(basename "$s" .sched)
+		selected "$name" || continue
+		st=0
+		limited 120 "$WEFT" verify "$m" --schedule "$s" >"$TMP/verify.txt" 2>&1 || st=$?
+		if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "weft verify $m --schedule $s: $(why $st)" "$TMP/verify.txt" tail; fi
+	done
+	# The hand-written conv's loops line up with its layouts: no division or modulo in its code.
+	name=sched/conv16c-no-divmod
+	selected "$name" || return 0
+	out=$TMP/sched-gen && rm -rf "$out" && mkdir "$out"
+	"$WEFT" gen examples/conv16c.weft --schedule examples/conv16c.sched -o "$out" >/dev/null 2>&1
+	stage_code "$out/conv16c.c" t3.update >"$TMP/stage.txt"
+	if [[ ! -s $TMP/stage.txt ]]; then
+		fail "$name" "no code found for stage t3.update in the generated conv16c.c"
+	elif grep -n '[/%]' "$TMP/stage.txt" >"$TMP/detail.txt"; then
+		fail "$name" "division or modulo in the t3.update nest" "$TMP/detail.txt"
+	else
+		pass "$name"
+	fi
 }
 
 # ---- 4. golden: tests/golden/NAME.weft -> NAME.h.expected and NAME.c.expected, byte for byte ----
@@ -465,7 +550,10 @@ fi
 
 test_unit
 test_error
+sched_error_tests
 test_run
+fuzz_tests
+test_schedules
 test_golden
 test_warnings
 test_cli

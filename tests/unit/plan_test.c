@@ -133,7 +133,11 @@ static void set_output(Graph *g, int t)
 
 /* ---- checking a plan from scratch ---- */
 
-static int64_t bytes_of(const Graph *g, int t) { return ir_numel(&g->tensors[t]) * 4; }
+static int64_t bytes_of(const Graph *g, int t)
+{
+	const Tensor *x = &g->tensors[t];
+	return ir_layout_numel(&x->layout, x->rank, x->dims) * 4;
+}
 static int64_t rounded(int64_t n) { return (n + 63) / 64 * 64; }
 
 /* The tensor whose buffer t uses: follow view_of. */
@@ -144,11 +148,14 @@ static int root_of(const Graph *g, int t)
 	return t;
 }
 
-/* Every workspace tensor's lifetime, computed here independently of the planner. */
+/* Every workspace tensor's lifetime, computed here independently of the planner (ops; a
+   tensor made by lowering lives during its op). */
 static void lifetime(const Graph *g, int t, int *start, int *end)
 {
 	*start = g->tensors[t].producer;
 	*end = *start;
+	if (g->tensors[t].internal)
+		return;
 	for (int i = 0; i < g->nops; i++)
 		for (int a = 0; a < g->ops[i].nargs; a++)
 			if (g->ops[i].args[a] == t && i > *end)
@@ -486,6 +493,150 @@ static void test_random(void)
 	end();
 }
 
+/* ---- layouts and tensors made by lowering ---- */
+
+static void set_layout(Graph *g, int t, const char *what, LayoutPrim p)
+{
+	(void)what;
+	Layout *L = &g->tensors[t].layout;
+	L->p[L->n++] = p;
+}
+
+static LayoutPrim split(int dim, int64_t f) { return (LayoutPrim){.kind = LP_SPLIT, .dim = dim, .factor = f}; }
+
+/* A tensor in a padded layout takes its padded bytes; views and in-place results need the
+   logical layout (views) or the same layout (in place). */
+static void test_layouts(void)
+{
+	begin("layouts");
+	Graph *g = new_graph("lay");
+	int x = input4(g, "x", 20, 4, 4);
+	int w = param(g, "w", 4, (int64_t[]){20, 20, 3, 3});
+	int a = conv(g, "a", x, w, 20, 4);
+	set_layout(g, a, "NCHW16c", split(1, 16)); /* 20 channels -> 2 x 16: 32 * 16 floats */
+	int b = op_like(g, OP_RELU, "b", a, 1, a, 0);     /* logical: not in place over a */
+	int c = op_like(g, OP_RELU, "c", b, 1, b, 0);     /* same layout: in place over b */
+	int r = op(g, OP_RESHAPE, "r", 2, (int64_t[]){1, 320}, 1, c); /* logical both: a view */
+	int d = op_like(g, OP_SIGMOID, "d", a, 1, a, 0);
+	set_layout(g, d, "split", split(1, 16));
+	int e = op(g, OP_FLATTEN, "e", 2, (int64_t[]){1, 320}, 1, d); /* d is laid out: a copy */
+	int y = op_like(g, OP_ADD, "y", r, 2, r, e);
+	set_output(g, y);
+	ir_plan(g);
+	CHECK(bytes_of(g, a) == 32 * 16 * 4, "a's bytes %lld", (long long)bytes_of(g, a));
+	CHECK(g->tensors[b].view_of == -1, "b in place over a of another layout");
+	CHECK(g->tensors[c].view_of == b, "c not in place over b (view_of %d)", g->tensors[c].view_of);
+	CHECK(g->tensors[r].view_of == c, "r not a view of c");
+	CHECK(g->tensors[e].view_of == -1 && g->tensors[e].store == STORE_WORKSPACE, "e a view of a laid-out tensor");
+	check_invariants(g);
+	end();
+}
+
+static int internal(Graph *g, const char *name, int producer, int rank, const int64_t *dims)
+{
+	int t = add_tensor(g, name, TENSOR_VALUE, rank, dims);
+	g->tensors[t].internal = true;
+	g->tensors[t].producer = producer;
+	return t;
+}
+
+/* Softmax-like ops with row temporaries: each lives during its op only, so the next op's
+   temporaries may take the same bytes, and they never share with what the op reads or writes. */
+static void test_internal(void)
+{
+	begin("internal_tensors");
+	Graph *g = new_graph("internal");
+	int x = add_tensor(g, "x", TENSOR_INPUT, 2, (int64_t[]){8, 100});
+	int s1 = op(g, OP_SOFTMAX, "s1", 2, (int64_t[]){8, 100}, 1, x);
+	int m1 = internal(g, "s1__max", 0, 1, (int64_t[]){8});
+	int u1 = internal(g, "s1__sum", 0, 1, (int64_t[]){8});
+	int s2 = op(g, OP_SOFTMAX, "s2", 2, (int64_t[]){8, 100}, 1, s1);
+	int m2 = internal(g, "s2__max", 1, 1, (int64_t[]){8});
+	set_output(g, s2);
+	ir_plan(g);
+	CHECK(g->tensors[m1].store == STORE_WORKSPACE && g->tensors[u1].store == STORE_WORKSPACE &&
+	      g->tensors[m2].store == STORE_WORKSPACE, "internal tensors not in the workspace");
+	CHECK(g->tensors[m1].ws_offset != g->tensors[u1].ws_offset, "two temporaries of one op share bytes");
+	CHECK(g->tensors[m1].ws_offset != g->tensors[s1].ws_offset && g->tensors[m2].ws_offset != g->tensors[s1].ws_offset,
+	      "a temporary over s1");
+	CHECK(g->tensors[m1].last_use == 0 && g->tensors[m2].last_use == 1, "last_use of temporaries");
+	CHECK(g->intermediate_bytes == 8 * 100 * 4 + 3 * 8 * 4, "intermediates %lld", (long long)g->intermediate_bytes);
+	check_invariants(g);
+	end();
+}
+
+/* ---- with the scheduled program ---- */
+
+/* The one "main" stage of an elementwise rank-1 op: out[d0] = fn(args[d0]...). */
+static int main_stage(Prog *P, int opid)
+{
+	Graph *g = P->g;
+	const Op *o = &g->ops[opid];
+	int si = P->nstages;
+	Stage *st = ir_new_stage(P, opid, "main");
+	int v = ir_new_var(P, "d0", g->tensors[o->out].dims[0], false, si);
+	st = &P->stages[si];
+	st->tensor = o->out;
+	st->loops[st->nloops++] = v;
+	st->idx[0] = ix_var(v);
+	const Ix *idx[1] = {ix_var(v)};
+	const Val *val = val_load(o->args[0], 1, idx);
+	if (o->nargs == 2)
+		val = val_bin(BIN_ADD, val, val_load(o->args[1], 1, idx));
+	else
+		val = val_un(FN_TANH, val, 0, 0);
+	st->val = val;
+	return si;
+}
+
+/* b's block also computes c (compute_at): c is written while a is still read there, so c may
+   not take a's bytes although ops-wise a dies before c's op; c may not be in place over b; a
+   dead value passed in locals gets no bytes. */
+static void test_prog_compute_at(void)
+{
+	begin("prog_compute_at");
+	Graph *g = new_graph("chain");
+	int64_t n[1] = {64};
+	int x = add_tensor(g, "x", TENSOR_INPUT, 1, n);
+	int a = op(g, OP_TANH, "a", 1, n, 1, x);
+	int b = op(g, OP_TANH, "b", 1, n, 1, a);
+	int c = op(g, OP_TANH, "c", 1, n, 1, b);
+	int d = op(g, OP_TANH, "d", 1, n, 1, c);
+	int y = op(g, OP_ADD, "y", 1, n, 2, d, c);
+	set_output(g, y);
+	Prog *P = calloc(1, sizeof *P);
+	P->g = g;
+	for (int i = 0; i < g->nops; i++)
+		main_stage(P, i);
+	/* Plain plan first: c goes over a (a dies at b's op), in place. */
+	ir_plan_prog(P);
+	CHECK(g->tensors[b].view_of == a, "b should be in place over a when nothing is computed at b");
+	check_invariants(g);
+	/* c computed at b.main, loop d0. */
+	P->stages[2].at_stage = 1;
+	P->stages[2].at_loop = 0;
+	ir_plan_prog(P);
+	CHECK(g->tensors[c].view_of == -1, "c in place over b while computed at b");
+	CHECK(g->tensors[b].view_of == -1, "b in place over a while c is written in b's block");
+	bool share = g->tensors[c].ws_offset < g->tensors[a].ws_offset + 256 &&
+	             g->tensors[a].ws_offset < g->tensors[c].ws_offset + 256;
+	CHECK(!share, "c shares a's bytes although b's block reads a while writing c");
+	/* d computed at b too, and c dead: c gets no bytes, d lives in b's block. */
+	P->stages[3].at_stage = 1;
+	P->stages[3].at_loop = 0;
+	P->stages[2].dead = true;
+	P->stages[4].val = val_load(d, 1, P->stages[4].idx); /* y reads d only, so c is dead */
+	ir_plan_prog(P);
+	CHECK(g->tensors[c].store == STORE_NONE, "a dead c still has bytes (store %d)", g->tensors[c].store);
+	CHECK(g->tensors[d].store == STORE_WORKSPACE, "d needs bytes");
+	CHECK(g->tensors[d].ws_offset != g->tensors[a].ws_offset && g->tensors[d].ws_offset != g->tensors[b].ws_offset,
+	      "d shares bytes with a tensor of its block");
+	free(P->stages);
+	free(P->vars);
+	free(P);
+	end();
+}
+
 int main(void)
 {
 	test_conv_chain();
@@ -497,6 +648,9 @@ int main(void)
 	test_view_blocks_inplace();
 	test_sizes_and_empty();
 	test_random();
+	test_layouts();
+	test_internal();
+	test_prog_compute_at();
 	if (failures)
 		printf("%d plan tests failed\n", failures);
 	return failures != 0;
