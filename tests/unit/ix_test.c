@@ -17,40 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-static const char *test_name;
-static bool test_failed;
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%s %s: ", test_failed ? "    " : "FAIL", test_name);
-	vprintf(fmt, ap);
-	putchar('\n');
-	va_end(ap);
-	test_failed = true;
-}
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) \
-			fail(__VA_ARGS__); \
-	} while (0)
-
-static void begin(const char *name)
-{
-	test_name = name;
-	test_failed = false;
-}
-
-static void end(void)
-{
-	if (test_failed)
-		failures++;
-	else
-		printf("ok %s\n", test_name);
-}
+#include "check.h"
 
 static const char *names[] = {"weft_k", "weft_k_o", "weft_k_i", "weft_n", "weft_c", "weft_h"};
 
@@ -517,5 +484,5 @@ int main(void)
 	test_split_aligned();
 	test_queries();
 	test_random();
-	return failures ? 1 : 0;
+	return unit_failures ? 1 : 0;
 }

@@ -19,42 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int nfailed;
-static const char *test_name;
-static bool test_failed;
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	printf("%s %s: ", test_failed ? "    " : "FAIL", test_name);
-	vprintf(fmt, ap);
-	putchar('\n');
-	va_end(ap);
-	test_failed = true;
-}
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) \
-			fail(__VA_ARGS__); \
-	} while (0)
-
-static void begin(const char *name)
-{
-	test_name = name;
-	test_failed = false;
-}
-
-static void end(void)
-{
-	if (test_failed)
-		nfailed++;
-	else
-		printf("ok %s\n", test_name);
-	fflush(stdout);
-}
+#include "check.h"
 
 /* ---- models ---- */
 
@@ -540,7 +505,7 @@ int main(void)
 	test_built_in_c();
 	test_random();
 	test_corpus();
-	if (nfailed)
-		printf("%d tests failed\n", nfailed);
-	return nfailed ? 1 : 0;
+	if (unit_failures)
+		printf("%d tests failed\n", unit_failures);
+	return unit_failures ? 1 : 0;
 }
