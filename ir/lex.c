@@ -54,43 +54,21 @@ static const char *lex_ident(Lexer *L, const char *s)
 	return e;
 }
 
-/* The end of a C99 hex float body after "0x": hex digits, optional '.', hex digits, 'p' exponent. */
-static const char *scan_hex(const char *e, bool *has_point, bool *has_exp)
+/* The end of a number's body: digits (hex digits when hex), an optional '.' and more digits, an
+   optional exponent ('e' for decimal, 'p' for C99 hex floats) whose digits are always decimal. */
+static const char *scan_number(const char *e, bool hex, bool *has_point, bool *has_exp)
 {
-	while (isxdigit((unsigned char)*e))
+	int (*is_digit)(int) = hex ? isxdigit : isdigit;
+	char exp = hex ? 'p' : 'e';
+	while (is_digit((unsigned char)*e))
 		e++;
 	if (*e == '.') {
 		*has_point = true;
 		e++;
-		while (isxdigit((unsigned char)*e))
+		while (is_digit((unsigned char)*e))
 			e++;
 	}
-	if (*e == 'p' || *e == 'P') {
-		const char *q = e + 1;
-		if (*q == '+' || *q == '-')
-			q++;
-		if (isdigit((unsigned char)*q)) {
-			*has_exp = true;
-			e = q;
-			while (isdigit((unsigned char)*e))
-				e++;
-		}
-	}
-	return e;
-}
-
-/* Decimal: digits, optional '.', digits, optional exponent. */
-static const char *scan_decimal(const char *e, bool *has_point, bool *has_exp)
-{
-	while (isdigit((unsigned char)*e))
-		e++;
-	if (*e == '.') {
-		*has_point = true;
-		e++;
-		while (isdigit((unsigned char)*e))
-			e++;
-	}
-	if (*e == 'e' || *e == 'E') {
+	if (tolower((unsigned char)*e) == exp) {
 		const char *q = e + 1;
 		if (*q == '+' || *q == '-')
 			q++;
@@ -110,7 +88,7 @@ static const char *lex_number(Lexer *L, const char *s)
 	const char *d = *s == '-' ? s + 1 : s;
 	bool hex = d[0] == '0' && (d[1] == 'x' || d[1] == 'X');
 	bool has_point = false, has_exp = false;
-	const char *e = hex ? scan_hex(d + 2, &has_point, &has_exp) : scan_decimal(d, &has_point, &has_exp);
+	const char *e = scan_number(hex ? d + 2 : d, hex, &has_point, &has_exp);
 	bool bad_tail = is_ident_char((unsigned char)*e) || *e == '.';
 	while (is_ident_char((unsigned char)*e) || *e == '.')
 		e++;
