@@ -264,6 +264,66 @@ static bool each_load(const Val *v, AccessFn *fn, void *ctx)
 
 
 /* The advice when tensor t has no room for a padded loop's tail in dim d. */
+/* Does every iteration of the stage's spatial loops store to a different element? A padded
+   tail adds iterations; when the loop is the inner part of an earlier split, those land on the
+   next block's elements instead of on padding, and an in-place or accumulating stage then
+   applies itself twice there. The room check has already put every index within the tensor's
+   capacity, where its layout keeps distinct logical indices apart, so it is enough that the
+   logical index differs. Sufficient test (guards ignored, so conservative): each loop feeds one
+   dimension's index, affinely, and within a dimension the coefficients, sorted, form a mixed
+   radix (each larger than the span of the smaller ones). */
+static bool store_injective(const Prog *P, const Stage *s, const int64_t *ext, int split, int o, int i)
+{
+	const Tensor *t = &P->g->tensors[s->tensor];
+	int vars[IR_MAX_LOOPS + 1], nv = 0; /* the stage's spatial loops, the split one in its parts */
+	for (int l = 0; l < s->nloops; l++) {
+		int v = s->loops[l];
+		if (P->vars[v].reduction)
+			continue;
+		if (v != split) {
+			vars[nv++] = v;
+		} else {
+			vars[nv++] = o;
+			vars[nv++] = i;
+		}
+	}
+	bool used[IR_MAX_LOOPS + 1] = {false};
+	for (int d = 0; d < t->rank; d++) {
+		int64_t coef[IR_MAX_LOOPS + 1], span[IR_MAX_LOOPS + 1];
+		int n = 0;
+		for (int l = 0; l < nv; l++) {
+			int64_t k;
+			if (ext[vars[l]] == 1)
+				continue;
+			if (!ix_coeff(s->idx[d], vars[l], &k))
+				return false;
+			if (k == 0)
+				continue;
+			if (used[l])
+				return false; /* one loop in two dimensions: not judged here */
+			used[l] = true;
+			coef[n] = k < 0 ? -k : k;
+			span[n++] = ext[vars[l]] - 1;
+		}
+		for (int a = 1; a < n; a++) /* insertion sort by coefficient */
+			for (int b = a; b > 0 && coef[b] < coef[b - 1]; b--) {
+				int64_t tc = coef[b], ts = span[b];
+				coef[b] = coef[b - 1], span[b] = span[b - 1];
+				coef[b - 1] = tc, span[b - 1] = ts;
+			}
+		int64_t reach = 0;
+		for (int a = 0; a < n; a++) {
+			if (coef[a] <= reach)
+				return false;
+			reach += coef[a] * span[a];
+		}
+	}
+	for (int l = 0; l < nv; l++)
+		if (!used[l] && ext[vars[l]] > 1)
+			return false; /* a loop the store does not depend on stores every element again */
+	return true;
+}
+
 static const char *room_advice(const Prog *P, int t, int d, int64_t factor)
 {
 	const Tensor *T = &P->g->tensors[t];
@@ -336,11 +396,16 @@ static bool split(Chk *c, int si)
 		int64_t *ext = extents(P, 2, ext2);
 		AccessMiss r;
 		bool ok = ir_stage_accesses_fit(P, &t, ext, P->nvars + 2, true, o, i, &r);
+		bool distinct = ok && store_injective(P, &t, ext, v, o, i);
 		free(ext);
 		if (!ok)
 			return bad(c, "the padded tail reaches index %lld of dim %d of %s, which has room for "
 				"%lld there (%s)", (long long)r.at, r.dim, tname(P, r.tensor), (long long)r.cap,
 				room_advice(P, r.tensor, r.dim, f));
+		if (!distinct)
+			return bad(c, "the padded tail would store some elements of %s twice: the extra "
+				"iterations of %s land on elements that another iteration of an outer loop "
+				"stores (use tail guard)", tname(P, s->tensor), V.name);
 	}
 
 	if (ir_new_var(P, on, ext2[0], V.reduction, si) != o || ir_new_var(P, in, f, V.reduction, si) != i)
