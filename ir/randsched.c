@@ -301,7 +301,9 @@ static bool try_split(R *r, int si, int pos, int64_t f, Tail tail)
 		return false;
 	if (tail == TAIL_GUARD && L.ext % f != 0 && s->nguards >= IR_MAX_GUARDS)
 		return false;
-	if (tail == TAIL_PAD && (L.red || r->no_pad[si]))
+	/* a pad tail only on a loop straight from lowering: on the inner part of a split its extra
+	   iterations would store to the next block's elements (sched.c rejects that) */
+	if (tail == TAIL_PAD && (L.red || r->no_pad[si] || L.var >= r->P->nvars))
 		return false;
 	/* a host's consumers run over its tails: sched.c bounds their accesses by guards that are
 	   the host's own indices, so a host guards only loops that are still lowered ones */
