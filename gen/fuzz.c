@@ -66,7 +66,7 @@ static Graph *load_graph(const FuzzOptions *fo)
 	if (!src)
 		return NULL;
 	Graph *g = ir_parse(src);
-	if (!g || !ir_infer(g) || !ir_load_weights(g, fo->weights) || ir_nerrors > 0)
+	if (!g || !ir_infer(g) || !ir_load_weights(g, fo->weights) || !ir_fold(g) || ir_nerrors > 0)
 		return NULL;
 	return g;
 }
@@ -113,7 +113,7 @@ static _Noreturn void generate_child(Fuzz *F, int k)
 	}
 	ir_plan_prog(P);
 	snprintf(g->name, sizeof g->name, "%s", v->name);
-	GenOptions go = {.target = "scalar", .runtime_params = F->big};
+	GenOptions go = {.target = F->fo->target ? F->fo->target : "native", .runtime_params = F->big};
 	Buf h = {0}, c = {0};
 	gen_model(g, P, &go, &h, &c);
 	if (ir_nerrors > 0) {
@@ -249,6 +249,7 @@ static void compile_all(Fuzz *F)
 			if (F->v[k].generated && group[k] == gi)
 				push_arg(&argv, &n, &cap, ir_fmt("%s.c", F->v[k].name));
 		pid[gi] = start_in_dir(argv, F->dir, ir_fmt("%s/cc%d.log", F->dir, gi));
+		free(argv);
 	}
 	for (int gi = 0; gi < ngroups; gi++) {
 		int status;
@@ -266,6 +267,7 @@ static void compile_all(Fuzz *F)
 			push_arg(&argv, &n, &cap, ir_fmt("%s.c", F->v[k].name));
 			const char *log = ir_fmt("%s/v%d.cc.log", F->dir, k);
 			pid_t p = start_in_dir(argv, F->dir, log);
+			free(argv);
 			if (p > 0 && waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 				F->v[k].compiled = true;
 			else
@@ -389,6 +391,7 @@ static bool build_harness(Fuzz *F, const char **prog)
 	const char *log = ir_fmt("%s/link.log", F->dir);
 	int st;
 	pid_t p = start_in_dir(argv, F->dir, log);
+	free(argv);
 	if (p > 0 && waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return true;
 	gen_show_file(log);
@@ -408,8 +411,17 @@ static void run_all(Fuzz *F, const char *prog)
 	int first = 0;
 	for (int round = 0; first < nv; round++) {
 		const char *log = ir_fmt("%s/run%d.log", F->dir, round);
-		char *argv[] = {(char *)prog, (char *)F->dir, ir_fmt("%d", first), NULL};
+		char *prog_argv[] = {(char *)prog, (char *)F->dir, ir_fmt("%d", first), NULL};
+		char **argv = gen_exec_argv(prog_argv); /* under $WEFT_EXEC, as run and verify */
 		int rc = tune_run_log(argv, 0, log);
+		free(argv);
+		if (rc < 0) { /* it could not be started (a wrong $WEFT_EXEC): no variant can run */
+			for (int j = first; j < nv; j++) {
+				F->v[index[j]].failure = "the harness could not be started";
+				F->v[index[j]].ran = true;
+			}
+			break;
+		}
 		char *data;
 		size_t len;
 		int next = first;

@@ -35,6 +35,8 @@ typedef struct Templates Templates;
 Templates *gen_load_templates(const char *target);
 /* The text of entry key; dies if the table has no such entry (a weft bug). */
 const char *gen_template(const Templates *t, const char *key);
+/* The text of entry key, or NULL when the table has none (vector tables leave ops out). */
+const char *gen_template_find(const Templates *t, const char *key);
 /* Append tpl to b with $1, $2, $3 replaced by a1, a2, a3. */
 void gen_expand(Buf *b, const char *tpl, const char *a1, const char *a2, const char *a3);
 /* The directory templates are read from: $WEFT_TEMPLATES, else <dir of weft>/templates, else
@@ -64,7 +66,14 @@ typedef struct Gen {
 	int ind;             /* tabs before the next line */
 	const char *idx;     /* C type of loop indices: "int", or "long long" for huge tensors */
 	const Prog *P;       /* the scheduled program */
+	/* The SIMD target (templates/TARGET.tpl with @width, @guard, @vtype...), or NULL for
+	   scalar: vectorized nests get a SIMD branch under its @guard (vector.c). */
+	const Templates *vt;
+	const char *vtarget; /* its name ("avx512") */
 } Gen;
+/* The target a --target name means here: "native" resolved by the generating host's CPU
+   (avx512, avx2 with fma, sse, neon, else scalar); the others unchanged. */
+const char *gen_resolve_target(const char *target);
 void gen_line(Gen *G, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "for (IDX weft_VAR = 0; weft_VAR < N; weft_VAR++) {", after WEFT_PARALLEL_FOR if parallel. */
 void gen_forn(Gen *G, const char *var, int64_t n, bool parallel);
@@ -110,6 +119,9 @@ float **gen_reference_outputs(const Graph *g, const float *const *in);
 char **gen_cc_argv(const char *flags, int *n, int *cap);
 void gen_append_words(char ***argv, int *n, int *cap, const char *s);
 void gen_show_file(const char *path); /* a file's text on stderr */
+/* $WEFT_EXEC's words (an emulator such as "qemu-aarch64 -L /usr/aarch64-linux-gnu"; none when
+   unset), then prog_argv's, NULL-terminated: how a generated program is run. Free the vector. */
+char **gen_exec_argv(char *const *prog_argv);
 /* run/verify's private directory: made, and removed at the end (or on an interrupt) unless
    WEFT_KEEP=1. */
 char *gen_make_tmpdir(void);
@@ -131,6 +143,7 @@ typedef struct FuzzOptions {
 	int count;           /* schedules */
 	uint64_t seed;       /* variant k uses the random schedule of seed + k */
 	int jobs;            /* parallel generation and compiler calls */
+	const char *target;  /* --target (native when NULL) */
 } FuzzOptions;
 
 /* Check count random legal schedules of the model against the reference; prints one line per

@@ -12,29 +12,14 @@
  * nest (the folded init stage), the accumulating nest and a writeback nest that also computes
  * the stages computed at (stage, c), passing values in locals. compute_at at another loop: after
  * the host's loops inside it close, a nest over the host's spatial loops inside it.
+ * On a SIMD target, a stage whose innermost loop is vectorized is printed twice from the same
+ * schedule: the SIMD branch under the table's #if guard (the vectorized loop unrolled by
+ * vectors, its statements printed by vector.c) and this scalar nest under #else.
  * Assumes the Prog was scheduled by ir_sched_apply and planned by ir_plan_prog; ir/loopir.md.
  */
-#include "gen.h"
+#include "kernel.h"
 
 #include <string.h>
-
-enum { MAX_CHAIN = 32 };
-
-typedef struct Emit {
-	Gen *G;
-	const Prog *P;
-	const Graph *g;
-	int si;                 /* the stage of the block */
-	const Stage *s;
-	int64_t *extent;        /* per var */
-	bool *bound;            /* per var: bound to a constant (unrolled, extent 1) */
-	int64_t *value;         /* per var: that constant */
-	bool *used, *written;   /* per tensor: accessed / stored in the block */
-	int nextv;              /* next local weft_vN */
-	int nloc;               /* tensors whose value at the current point is in a local */
-	int loc_tensor[MAX_CHAIN + 1];
-	const char *loc_text[MAX_CHAIN + 1];
-} Emit;
 
 typedef void BodyFn(Emit *E, const void *arg);
 
@@ -79,6 +64,8 @@ static const Ix *bind(const Emit *E, const Ix *e)
 
 static const Ix *fold(const Emit *E, const Ix *e) { return ix_simplify(bind(E, e), E->extent); }
 static const char *ix_c(const Emit *E, const Ix *e) { return ix_str(e, var_name, (void *)E); }
+const Ix *kernel_fold(const Emit *E, const Ix *e) { return fold(E, e); }
+const char *kernel_ix_c(const Emit *E, const Ix *e) { return ix_c(E, e); }
 
 /* ---- tensors ---- */
 
@@ -99,6 +86,8 @@ static const char *ptr_name(Emit *E, int t)
 	}
 	die("%s is accessed but the plan gave it no storage", T(E, t)->name);
 }
+
+const char *kernel_ptr(Emit *E, int t) { return ptr_name(E, t); }
 
 static const char *access(Emit *E, int t, const Ix *const *idx)
 {
@@ -173,6 +162,9 @@ static const char *bin_key(Bin b)
 	die("bad binary operator %d", (int)b);
 }
 
+const char *kernel_fn_key(Fn fn) { return fn_key[fn]; }
+const char *kernel_bin_key(Bin b) { return bin_key(b); }
+
 static const char *local_of(const Emit *E, int t)
 {
 	for (int i = E->nloc - 1; i >= 0; i--)
@@ -181,8 +173,12 @@ static const char *local_of(const Emit *E, int t)
 	return NULL;
 }
 
+const char *kernel_local(const Emit *E, int t) { return local_of(E, t); }
+
 static const char *val_c(Emit *E, const Val *v)
 {
+	if (E->vec)
+		return vec_val(E, v);
 	switch (v->kind) {
 	case V_CONST:
 		return gen_flit(v->c);
@@ -351,7 +347,16 @@ static void nest_level(Emit *E, const Nest *N, int i)
 	} else {
 		int v = loop_var(E, N->pos[i]);
 		const Var *x = var_of(E, v);
-		if (x->extent == 1 || x->kind == LOOP_UNROLL) {
+		if (E->vec && v == E->vvar) {
+			/* One chunk of W lanes at a time: vector statements at lane j*W. */
+			for (int64_t c = 0; c < x->extent; c += E->W) {
+				bind_var(E, v, c);
+				E->vlive = true;
+				nest_level(E, N, i + 1);
+			}
+			E->bound[v] = false;
+			E->vlive = false;
+		} else if (x->extent == 1 || x->kind == LOOP_UNROLL) {
 			for (int64_t c = 0; c < x->extent; c++) {
 				bind_var(E, v, c);
 				nest_level(E, N, i + 1);
@@ -440,6 +445,8 @@ static const Ix *acc_index(const Emit *E, int64_t *size)
 
 static const char *acc_ref(Emit *E)
 {
+	if (E->vec)
+		return vec_acc_ref(E);
 	int64_t n;
 	const Ix *e = acc_index(E, &n);
 	if (n == 1)
@@ -457,7 +464,7 @@ static const char *acc_init_text(Emit *E)
 		rebase(E, &E->P->stages[s->init_stage], &iv, idx);
 		return val_c(E, iv);
 	}
-	return access(E, s->tensor, s->idx);
+	return val_c(E, val_load(s->tensor, T(E, s->tensor)->rank, s->idx));
 }
 
 static void body_acc_init(Emit *E, const void *arg)
@@ -469,6 +476,12 @@ static void body_acc_init(Emit *E, const void *arg)
 static void body_acc_update(Emit *E, const void *arg)
 {
 	(void)arg;
+	if (E->vec) {
+		const char *acc = acc_ref(E);
+		const char *x = vec_combine(E, E->s->accum, acc, E->s->val);
+		gen_line(E->G, "%s = %s;", acc, x);
+		return;
+	}
 	accumulate(E, E->s->accum, acc_ref(E), val_c(E, E->s->val));
 }
 
@@ -524,12 +537,14 @@ static void chain_body(Emit *E, const int *chain, int n, const char *host_local)
 		const char *text = val_c(E, v);
 		if (read_later) {
 			const char *name = ir_fmt("weft_v%d", ++E->nextv);
-			gen_line(E->G, "const float %s = %s;", name, text);
+			gen_line(E->G, "const %s %s = %s;", E->vec ? vec_type(E) : "float", name, text);
 			E->loc_tensor[E->nloc] = c->tensor;
 			E->loc_text[E->nloc++] = name;
 			text = name;
 		}
-		if (!c->dead) {
+		if (!c->dead && E->vec) {
+			vec_store(E, c->tensor, idx, text);
+		} else if (!c->dead) {
 			E->written[c->tensor] = true;
 			gen_line(E->G, "%s = %s;", access(E, c->tensor, idx), text);
 		}
@@ -541,7 +556,9 @@ static void body_writeback(Emit *E, const void *arg)
 {
 	const Nest *chain = arg; /* n: count, pos[]: stage ids (reused as a list) */
 	const char *acc = acc_ref(E);
-	if (!E->s->dead) {
+	if (!E->s->dead && E->vec) {
+		vec_store(E, E->s->tensor, E->s->idx, acc);
+	} else if (!E->s->dead) {
 		E->written[E->s->tensor] = true;
 		gen_line(E->G, "%s = %s;", access(E, E->s->tensor, E->s->idx), acc);
 	}
@@ -584,7 +601,13 @@ static void body_cache(Emit *E, const void *arg)
 		gen_line(E->G, "{");
 		E->G->ind++;
 	}
-	if (n == 1) {
+	if (E->vec) {
+		vec_declare_acc(E, n);
+		Nest init = {.body = body_acc_init};
+		nest_loops(E, &init, s->cache_at + 1, s->nloops, true);
+		nest_guards(E, &init, true);
+		nest_level(E, &init, 0);
+	} else if (n == 1) {
 		/* No spatial loop inside: one scalar, initialised where it is declared. */
 		gen_line(E->G, "float weft_acc = %s;", acc_init_text(E));
 	} else {
@@ -615,6 +638,10 @@ static void body_cache(Emit *E, const void *arg)
 static void body_store(Emit *E, const void *arg)
 {
 	(void)arg;
+	if (E->vec) {
+		vec_store_val(E, E->s->tensor, E->s->idx, E->s->accum, E->s->val);
+		return;
+	}
 	E->written[E->s->tensor] = true;
 	accumulate(E, E->s->accum, access(E, E->s->tensor, E->s->idx), val_c(E, E->s->val));
 }
@@ -712,11 +739,62 @@ static void provenance(Gen *G, int si)
 	         gen_comment_text(op->text ? op->text : ir_ops[op->kind].name), schedule_text(P, si));
 }
 
+/* The stage's nest into body and the pointers it uses into decl, scalar or (E->vec) SIMD. */
+static void render(Emit *E, Buf *decl, Buf *body)
+{
+	Gen *G = E->G;
+	const Prog *P = E->P;
+	const Stage *s = E->s;
+	memset(E->used, 0, sizeof(bool) * (size_t)(E->g->ntensors + 1));
+	memset(E->written, 0, sizeof(bool) * (size_t)(E->g->ntensors + 1));
+	memset(E->bound, 0, sizeof(bool) * (size_t)(P->nvars + 1));
+	E->nextv = 0;
+	E->nloc = 0;
+	E->vlive = false;
+	Buf *out = G->c;
+	int ind = G->ind;
+	G->c = body;
+	G->ind = ind + 1;
+	Nest N = {.hooks = true};
+	if (s->cache_at >= 0) {
+		N.body = body_cache;
+		nest_loops(E, &N, 0, s->cache_at + 1, false);
+	} else {
+		N.body = body_store;
+		nest_loops(E, &N, 0, s->nloops, false);
+	}
+	/* Guards of the outer part; in the cache case, those using a loop inside it go inside. */
+	for (int k = 0; k < s->nguards; k++) {
+		const Guard *gd = &s->guards[k];
+		int level;
+		bool inner = false;
+		for (int p = s->cache_at + 1; s->cache_at >= 0 && p < s->nloops; p++)
+			inner |= ix_uses(gd->e, loop_var(E, p));
+		if (inner)
+			continue;
+		guard_uses_pos(E, gd, &N, &level);
+		N.gd[N.ng] = gd;
+		N.glevel[N.ng++] = level;
+	}
+	nest_level(E, &N, 0);
+	G->c = decl;
+	declare_pointers(E);
+	G->c = out;
+	G->ind = ind;
+}
+
+static void put(Buf *out, Buf *b)
+{
+	if (b->data)
+		buf_puts(out, b->data);
+	buf_free(b);
+}
+
 void gen_stage(Gen *G, int si)
 {
 	const Prog *P = G->P;
 	const Graph *g = G->g;
-	Emit E = {.G = G, .P = P, .g = g, .si = si, .s = &P->stages[si]};
+	Emit E = {.G = G, .P = P, .g = g, .si = si, .s = &P->stages[si], .vvar = -1};
 	E.extent = ir_alloc(sizeof(int64_t) * (size_t)(P->nvars + 1));
 	E.value = ir_alloc(sizeof(int64_t) * (size_t)(P->nvars + 1));
 	E.bound = ir_alloc(sizeof(bool) * (size_t)(P->nvars + 1));
@@ -728,46 +806,42 @@ void gen_stage(Gen *G, int si)
 	if (s->cache_at >= s->nloops || (s->cache_at >= 0 && var_of(&E, loop_var(&E, s->cache_at))->reduction))
 		die("stage %s: bad cache_write loop %d", s->name, s->cache_at);
 
-	/* The nest goes into a buffer of its own first: the pointers it uses are declared above it. */
-	Buf body = {0}, *out = G->c;
-	int ind = G->ind;
-	G->c = &body;
-	G->ind = ind + 1;
-	Nest N = {.hooks = true};
-	if (s->cache_at >= 0) {
-		N.body = body_cache;
-		nest_loops(&E, &N, 0, s->cache_at + 1, false);
-	} else {
-		N.body = body_store;
-		nest_loops(&E, &N, 0, s->nloops, false);
+	/* Each nest goes into a buffer of its own first: the pointers it uses are declared above it.
+	   The SIMD branch is tried first; anything it cannot express leaves the scalar nest alone. */
+	Buf vdecl = {0}, vbody = {0}, decl = {0}, body = {0};
+	bool simd = false;
+	if (G->vt && vec_candidate(&E)) {
+		E.vec = true;
+		render(&E, &vdecl, &vbody);
+		E.vec = false;
+		simd = !E.vfail;
 	}
-	/* Guards of the outer part; in the cache case, those using a loop inside it go inside. */
-	for (int k = 0; k < s->nguards; k++) {
-		const Guard *gd = &s->guards[k];
-		int level;
-		bool inner = false;
-		for (int p = s->cache_at + 1; s->cache_at >= 0 && p < s->nloops; p++)
-			inner |= ix_uses(gd->e, loop_var(&E, p));
-		if (inner)
-			continue;
-		guard_uses_pos(&E, gd, &N, &level);
-		N.gd[N.ng] = gd;
-		N.glevel[N.ng++] = level;
-	}
-	nest_level(&E, &N, 0);
-	G->c = out;
-	G->ind = ind;
+	render(&E, &decl, &body);
 
 	provenance(G, si);
 	for (int i = 0; i < P->nstages; i++)
 		if (P->stages[i].at_stage == si)
 			provenance(G, i);
 	gen_line(G, "{");
-	G->ind++;
-	declare_pointers(&E);
-	G->ind--;
-	if (body.data)
-		buf_puts(G->c, body.data);
+	if (simd) {
+		gen_line(G, "#if %s /* %s: %lld floats per vector */", gen_template(G->vt, "guard"), G->vtarget,
+		         (long long)E.W);
+		put(G->c, &vdecl);
+		put(G->c, &vbody);
+		gen_line(G, "#else");
+	} else {
+		buf_free(&vdecl);
+		buf_free(&vbody);
+		if (E.vwhy) {
+			/* Honest about it: the schedule asked for vectors, the target gets scalar code. */
+			G->ind++;
+			gen_line(G, "/* %s: scalar code: %s */", G->vtarget, gen_comment_text(E.vwhy));
+			G->ind--;
+		}
+	}
+	put(G->c, &decl);
+	put(G->c, &body);
+	if (simd)
+		gen_line(G, "#endif");
 	gen_line(G, "}");
-	buf_free(&body);
 }

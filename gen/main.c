@@ -56,7 +56,7 @@ static const char usage_text[] =
 	"       weft verify MODEL [--seed N] [--target T] [--schedule FILE] [--weights FILE]\n"
 	"       weft ref MODEL --in NAME=FILE ... --out NAME=FILE ... [--weights FILE]\n"
 	"       weft sched MODEL [--random SEED]\n"
-	"       weft fuzz MODEL [--count N] [--seed S] [--jobs J] [--weights FILE]\n"
+	"       weft fuzz MODEL [--count N] [--seed S] [--jobs J] [--target T] [--weights FILE]\n"
 	"       weft --help | --version\n";
 
 static const char help_text[] =
@@ -81,14 +81,16 @@ static const char help_text[] =
 	"  fuzz MODEL          check --count random legal schedules (default 200; seeds S, S+1, ...)\n"
 	"                      against the reference: one line per failing schedule (its file is\n"
 	"                      kept), then 'fuzz MODEL: N schedules, N ok'\n"
-	"  tune MODEL --log LOG [--trials N] [--time SECONDS]\n"
-	"                      measure schedules (not implemented yet)\n"
+	"  tune MODEL --log LOG [--trials N] [--time SECONDS] [--jobs J] [--target T]\n"
+	"                      measure schedules of each distinct op workload on this machine and\n"
+	"                      append every trial to LOG (JSON lines; resumable); --schedule LOG\n"
+	"                      then uses the best per workload. tune --report LOG: best vs default\n"
 	"  help                this text\n"
 	"\n"
 	"options:\n"
 	"  -o DIR              gen: the output directory\n"
-	"  --target T          native (default), avx512, avx2, sse, neon or scalar; for now every\n"
-	"                      target gets portable scalar code\n"
+	"  --target T          native (default: this CPU's), avx512, avx2, sse, neon or scalar; the\n"
+	"                      code has the SIMD branch under #if and a scalar one under #else\n"
 	"  --weights FILE      the params' values (raw little-endian f32, declaration order), instead\n"
 	"                      of the model's weights statement\n"
 	"  --seed N            verify: the seed of the random inputs (default 1); fuzz: the seed of\n"
@@ -98,11 +100,13 @@ static const char help_text[] =
 	"  --print-schedule    gen: print the schedule in use on stdout\n"
 	"  --random SEED       sched: a random legal schedule\n"
 	"  --count N, --jobs J fuzz: how many schedules; parallel jobs (default: the CPUs)\n"
-	"  -d PASS             dump the graph on stderr after PASS: parse, infer, weights or plan; or\n"
-	"                      the loop IR after lower or sched\n"
+	"  -d PASS             dump the graph on stderr after PASS: parse, infer, weights, fold or\n"
+	"                      plan; or the loop IR after lower or sched\n"
 	"  --help, --version\n"
 	"\n"
-	"environment: CC, WEFT_CFLAGS, TMPDIR; WEFT_KEEP=1 keeps run's and verify's temporary directory.\n"
+	"environment: CC, WEFT_CFLAGS, TMPDIR; WEFT_KEEP=1 keeps run's and verify's temporary directory;\n"
+	"  WEFT_EXEC (split on blanks) runs run's, verify's and fuzz's program under an emulator, e.g.\n"
+	"  CC=aarch64-linux-gnu-gcc WEFT_CFLAGS=-static WEFT_EXEC=qemu-aarch64 weft verify MODEL\n"
 	"exit status: 0 success, 1 an error in the model or the files, 2 bad usage.\n";
 
 static _Noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -149,18 +153,36 @@ static bool pass_parse(Ctx *c)
 
 static bool pass_infer(Ctx *c) { return ir_infer(c->g); }
 static bool pass_weights(Ctx *c) { return ir_load_weights(c->g, c->o->weights); }
+static bool pass_fold(Ctx *c) { return ir_fold(c->g); }
 static bool pass_lower(Ctx *c) { return (c->P = ir_lower(c->g)) != NULL; }
+
+/* The driver's schedule lives as long as the rest of the model's data: in the arena. (Schedules
+   grow by realloc, so that the tuner can make and free many.) */
+static void keep_in_arena(Schedule *S)
+{
+	Directive *d = ir_alloc(sizeof *d * (size_t)(S->n ? S->n : 1));
+	if (S->n)
+		memcpy(d, S->d, sizeof *d * (size_t)S->n);
+	free(S->d);
+	S->d = d;
+	S->cap = S->n;
+}
 
 /* The schedule file's directives, or the default schedule; applied to the program. */
 static bool pass_sched(Ctx *c)
 {
-	if (c->o->schedule) {
+	if (c->o->schedule && tune_is_log(c->o->schedule)) { /* a tuning log: its best records */
+		if (!tune_log_schedule(c->P, c->o->schedule, c->o->target, &c->S))
+			return false;
+	} else if (c->o->schedule) {
 		Source *src = ir_read_source(c->o->schedule);
 		if (!src || !ir_sched_parse(src, c->g, &c->S))
 			return false;
 	} else {
+		ir_sched_target(c->o->target);
 		ir_sched_default(c->P, &c->S);
 	}
+	keep_in_arena(&c->S);
 	return ir_sched_apply(c->P, &c->S);
 }
 
@@ -170,11 +192,12 @@ static const Pass passes[] = {
 	{"parse", pass_parse, false},
 	{"infer", pass_infer, false},
 	{"weights", pass_weights, false},
+	{"fold", pass_fold, false},
 	{"lower", pass_lower, true},
 	{"sched", pass_sched, true},
 	{"plan", pass_plan, false},
 };
-enum { NPASSES = sizeof passes / sizeof passes[0], PASS_SCHED = 4 };
+enum { NPASSES = sizeof passes / sizeof passes[0], PASS_SCHED = 5 };
 
 /* Run every pass (up to lower when c->no_sched); stop at the first that reported an error.
    false then. */
@@ -348,16 +371,9 @@ static int cmd_check(Options *o)
 
 /* ---- generating ---- */
 
-/* For now every target gets the portable scalar code; say so instead of pretending. */
-static GenOptions gen_options(const Options *o)
-{
-	if (strcmp(o->target, "scalar") != 0)
-		fprintf(stderr,
-		        "weft: note: target %s: SIMD kernels are not implemented yet; writing portable "
-		        "scalar code\n",
-		        o->target);
-	return (GenOptions){.target = "scalar"};
-}
+/* Every target's code is portable: vectorized nests get their SIMD branch under the target's
+   #if and the scalar nest under #else (gen/kernel.c). */
+static GenOptions gen_options(const Options *o) { return (GenOptions){.target = o->target}; }
 
 static int cmd_gen(Options *o)
 {
@@ -494,6 +510,7 @@ static int cmd_sched(Options *o)
 		ir_sched_random(c.P, strtoull(o->random, NULL, 10), &S);
 	else
 		ir_sched_default(c.P, &S);
+	keep_in_arena(&S);
 	if (!ir_sched_apply(c.P, &S)) {
 		ir_sched_print(c.g, &S, stderr);
 		die("the %s schedule above is illegal", o->random ? "random" : "default");
@@ -511,6 +528,7 @@ static int cmd_fuzz(Options *o)
 		.count = o->count > 0 ? o->count : 200,
 		.seed = o->seed_given ? o->seed : 1,
 		.jobs = o->jobs > 0 ? o->jobs : cpus > 0 ? (int)cpus : 1,
+		.target = o->target,
 	};
 	return gen_fuzz(&fo);
 }
@@ -539,7 +557,7 @@ static const Command commands[] = {
 	{"verify", cmd_verify, "--seed --target --schedule --weights"},
 	{"ref", cmd_ref, "--in --out --weights"},
 	{"sched", cmd_sched, "--random"},
-	{"fuzz", cmd_fuzz, "--count --seed --jobs --weights"},
+	{"fuzz", cmd_fuzz, "--count --seed --jobs --weights --target"},
 	{"tune", cmd_tune, "--log --trials --time --target --weights"},
 };
 
@@ -644,7 +662,7 @@ static void apply_option(Options *o, const char *opt, const char *arg, const cha
 				o->dump |= 1u << i;
 				return;
 			}
-		usage_error("-d: unknown pass '%s' (passes: parse, infer, weights, lower, sched, plan)", arg);
+		usage_error("-d: unknown pass '%s' (passes: parse, infer, weights, fold, lower, sched, plan)", arg);
 	} else
 		die("option %s has no handler", opt);
 }
@@ -728,6 +746,8 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
+	if (argc > 1 && !strcmp(argv[1], "tune"))
+		return tune_main(argc - 1, argv + 1); /* tune/tune.c parses its own options */
 	Options o = {0};
 	const Command *cmd = parse_args(argc, argv, &o);
 	int rc = cmd->run(&o);

@@ -4,6 +4,9 @@
  * run and verify write NAME.h, NAME.c and a harness into a private temporary directory, compile
  * them with $CC (plus $WEFT_CFLAGS) and run the program there; the directory is removed at the
  * end, or on an interrupt while a child runs, unless WEFT_KEEP=1.
+ * Cross checks need no shell: $CC may name a cross compiler ("aarch64-linux-gnu-gcc"), and
+ * $WEFT_EXEC, split on blanks like $CC ("qemu-aarch64 -L /usr/aarch64-linux-gnu"), is put in
+ * front of every generated program's argument vector (run, verify and fuzz).
  */
 #include "gen.h"
 #include "../tune/tune.h"
@@ -223,18 +226,34 @@ static char *build_program(const Graph *g, const Prog *P, const GenOptions *go, 
 	return prog;
 }
 
+char **gen_exec_argv(char *const *prog_argv)
+{
+	int n = 0, cap = 16;
+	char **argv = ir_xrealloc(NULL, sizeof(char *) * (size_t)cap);
+	gen_append_words(&argv, &n, &cap, getenv("WEFT_EXEC"));
+	for (int i = 0; prog_argv[i]; i++) {
+		if (n + 2 >= cap)
+			argv = ir_xrealloc(argv, sizeof(char *) * (size_t)(cap *= 2));
+		argv[n++] = prog_argv[i];
+	}
+	argv[n] = NULL;
+	return argv;
+}
+
 /* Run the program with the inputs' and then the outputs' paths. */
 static bool run_program(const Graph *g, const char *prog, char **in_paths, char **out_paths)
 {
 	int n = 0;
-	char **argv = ir_alloc(sizeof(char *) * (size_t)(g->ninputs + g->noutputs + 2));
-	argv[n++] = (char *)prog;
+	char **prog_argv = ir_alloc(sizeof(char *) * (size_t)(g->ninputs + g->noutputs + 2));
+	prog_argv[n++] = (char *)prog;
 	for (int i = 0; i < g->ninputs; i++)
-		argv[n++] = in_paths[i];
+		prog_argv[n++] = in_paths[i];
 	for (int i = 0; i < g->noutputs; i++)
-		argv[n++] = out_paths[i];
-	argv[n] = NULL;
+		prog_argv[n++] = out_paths[i];
+	prog_argv[n] = NULL;
+	char **argv = gen_exec_argv(prog_argv);
 	int rc = tune_run(argv, 0, false);
+	free(argv);
 	if (rc != 0) {
 		if (rc > 0)
 			error_plain("the generated program failed (exit status %d)", rc);

@@ -147,12 +147,20 @@ Templates *gen_load_templates(const char *target)
 	return t;
 }
 
-const char *gen_template(const Templates *t, const char *key)
+const char *gen_template_find(const Templates *t, const char *key)
 {
 	for (int i = 0; i < t->n; i++)
 		if (strcmp(t->e[i].key, key) == 0)
 			return t->e[i].text;
-	die("%s: no entry \"@%s\"", t->path, key);
+	return NULL;
+}
+
+const char *gen_template(const Templates *t, const char *key)
+{
+	const char *s = gen_template_find(t, key);
+	if (!s)
+		die("%s: no entry \"@%s\"", t->path, key);
+	return s;
 }
 
 void gen_expand(Buf *b, const char *tpl, const char *a1, const char *a2, const char *a3)

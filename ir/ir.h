@@ -403,6 +403,15 @@ bool ir_load_weights(Graph *g, const char *path_override);
 /* Deterministic pseudo-random floats in [-1, 1) for test inputs: value i of stream seed. */
 float ir_random_value(uint64_t seed, uint64_t i);
 
+/* ---- fold.c: batchnorm folded into the conv before it ---- */
+
+/* Each conv2d whose result only a batchnorm reads (not a model output; conv weights, bias and
+   the batchnorm's params all params) becomes one conv2d with new params
+   "<bn out>__w" and "<bn out>__b" (appended to g->weights, computed in double), writing the
+   batchnorm's output tensor; the batchnorm op and the conv's old result are removed (op and
+   tensor ids renumbered). After ir_load_weights, before ir_lower. Always true (no user errors). */
+bool ir_fold(Graph *g);
+
 /* ---- ref.c ---- */
 
 /* The reference interpreter: computes every output from the inputs, accumulating in double.
@@ -623,9 +632,15 @@ void ir_sched_print(const Graph *g, const Schedule *S, FILE *f);
 
 /* A random schedule for the lowered program P (not modified), reproducible from seed. */
 void ir_sched_random(const Prog *P, uint64_t seed, Schedule *S);
-/* The schedule used without a schedule file: cache_write at the innermost spatial loop of every
-   update stage with an init (a scalar accumulator); parallel on the outermost spatial loop of
-   extent > 1 of conv/dense/matmul/pool update stages. */
+/* The schedule used without a schedule file (defaults.c): register-blocked kernels by a rule
+   reading the shapes and the target set by ir_sched_target (native when never set); legal by
+   construction (each directive is tried on a scratch lowering of P->g and kept if accepted). */
 void ir_sched_default(const Prog *P, Schedule *S);
+
+/* ---- defaults.c: the target the default schedule is made for ---- */
+
+/* "avx512" (16 floats a vector, 32 registers), "avx2" (8, 16), "sse" (4, 16), "neon" (4, 32),
+   "scalar" (1), "native" or NULL (the host's, from /proc/cpuinfo). */
+void ir_sched_target(const char *target);
 
 #endif

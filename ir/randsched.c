@@ -10,10 +10,7 @@
  * every reduction loop, at most 1024 accumulators per cache_write, unrolled extents of at most
  * 32 per stage. Decisions that constrain several stages (cache_write, compute_at) are drawn
  * first, then each stage's loops, then the compute_at directives.
- *
- * ir_sched_default is the schedule used without a schedule file: cache_write at the innermost
- * spatial loop of every update stage with an init (a scalar accumulator), and parallel on the
- * outermost spatial loop of extent > 1 of conv/dense/matmul/pool update stages.
+ * (The default schedule, ir_sched_default, is in defaults.c.)
  */
 #include "ir.h"
 
@@ -57,58 +54,6 @@ static int count_stages(const Prog *P, int op)
 	for (int s = 0; s < P->nstages; s++)
 		n += P->stages[s].op == op;
 	return n;
-}
-
-static bool is_reduction_op(OpKind k)
-{
-	return k == OP_CONV2D || k == OP_DENSE || k == OP_MATMUL || k == OP_MAXPOOL2D ||
-	       k == OP_AVGPOOL2D || k == OP_GLOBAL_AVGPOOL;
-}
-
-/* Position of the innermost spatial loop outside every reduction loop; -1 if none. */
-static int innermost_spatial(const Prog *P, const Stage *st)
-{
-	int c = -1;
-	for (int i = 0; i < st->nloops; i++) {
-		if (P->vars[st->loops[i]].reduction)
-			break;
-		c = i;
-	}
-	return c;
-}
-
-/* ---- the default schedule ---- */
-
-static Directive stage_dir(const Prog *P, int s, DirKind kind, const char *loop)
-{
-	Directive d = {.kind = kind, .tail = TAIL_GUARD};
-	snprintf(d.stage, sizeof d.stage, "%s", stage_label(P, s));
-	if (loop) {
-		d.nloops = 1;
-		snprintf(d.loops[0], sizeof d.loops[0], "%s", loop);
-	}
-	return d;
-}
-
-void ir_sched_default(const Prog *P, Schedule *S)
-{
-	for (int s = 0; s < P->nstages; s++) {
-		const Stage *st = &P->stages[s];
-		if (!has_init(P, s))
-			continue;
-		int c = innermost_spatial(P, st);
-		if (c < 0)
-			continue;
-		if (is_reduction_op(P->g->ops[st->op].kind))
-			for (int i = 0; i <= c; i++)
-				if (P->vars[st->loops[i]].extent > 1) {
-					Directive d = stage_dir(P, s, SD_PARALLEL, P->vars[st->loops[i]].name);
-					ir_sched_add(S, &d);
-					break;
-				}
-		Directive d = stage_dir(P, s, SD_CACHE_WRITE, P->vars[st->loops[c]].name);
-		ir_sched_add(S, &d);
-	}
 }
 
 /* ---- random numbers: splitmix64 ---- */

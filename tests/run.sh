@@ -4,7 +4,8 @@
 # then exactly one last line `N passed, N failed` (`, N skipped` when any were skipped).
 # Exit status is non-zero iff a test failed.
 #
-# Kinds, in order: unit, error, sched-error, run, fuzz, golden, warnings, cli, examples-large.
+# Kinds, in order: unit, error, sched-error, run, fuzz, golden, warnings, cross, cli,
+# examples-large (cross: AArch64 under qemu and Cortex-M4; skipped where the tools are missing).
 # Environment:
 #   WEFT=PATH       the weft binary (default ./weft); its directory holds the object files
 #                   (ir/*.o gen/*.o tune/*.o) that unit tests link against
@@ -223,6 +224,70 @@ test_run() {
 	done
 }
 
+# ---- 3a. targets: the SIMD branches (sse, avx2, avx512) against the reference ----
+
+# A dozen corpus models that cover the vector statements: convolutions, pools, dense, matmul,
+# broadcasts, activations (with and without a vector form) and fused blocks.
+target_models() {
+	local m
+	ls examples/block.weft examples/dwsep.weft examples/mlp.weft 2>/dev/null
+	for m in conv_1x1 conv_depthwise conv_bn_relu dense_bias matmul_rank3_bcast_rhs bcast_param_channel \
+		leaky_relu_alpha clip_min_max unary_chain maxpool_pad avgpool_pad_include mini_resnet_block; do
+		[[ -e tests/run/$m.weft ]] && echo "tests/run/$m.weft"
+	done
+}
+
+# target_flags T: the compiler flags that enable T's branch, or nothing if this CPU lacks it.
+target_flags() {
+	local fl
+	fl=$(grep -m 1 '^flags' /proc/cpuinfo 2>/dev/null)
+	case $1 in
+	sse) [[ $fl == *" sse2"* ]] && echo "-msse2" ;;
+	avx2) [[ $fl == *" avx2"* && $fl == *" fma"* ]] && echo "-mavx2 -mfma" ;;
+	avx512) [[ $fl == *" avx512f"* ]] && echo "-mavx512f" ;;
+	esac
+}
+
+test_targets() {
+	local t flags f name st out
+	for t in sse avx2 avx512; do
+		flags=$(target_flags "$t")
+		if [[ -z $flags ]]; then
+			case $t in sse) t=SSE2 ;; avx2) t="AVX2 with FMA" ;; avx512) t=AVX-512 ;; esac
+			skip "$(($(target_models | wc -l) + 2))" "no $t on this CPU"
+			continue
+		fi
+		for f in $(target_models); do
+			name=targets/$t/$(run_name "$f")
+			selected "$name" || continue
+			st=0
+			WEFT_CFLAGS="$flags" limited 120 "$WEFT" verify "$f" --target "$t" >"$TMP/verify.txt" 2>&1 || st=$?
+			if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "WEFT_CFLAGS='$flags' weft verify $f --target $t: $(why $st)" "$TMP/verify.txt" tail; fi
+		done
+		# The hand-written register-blocked conv: its SIMD branch must be there and be right.
+		name=targets/$t/conv16c-sched
+		if selected "$name"; then
+			out=$TMP/target-gen && rm -rf "$out" && mkdir "$out"
+			st=0
+			"$WEFT" gen examples/conv16c.weft --schedule examples/conv16c.sched --target "$t" -o "$out" >/dev/null 2>&1 || st=$?
+			if [[ $st -ne 0 ]] || ! stage_code "$out/conv16c.c" t3.update | grep -q "^[[:space:]]*#if defined"; then
+				fail "$name" "no SIMD branch in the t3.update block of conv16c.c (--target $t)"
+			else
+				WEFT_CFLAGS="$flags" limited 120 "$WEFT" verify examples/conv16c.weft --schedule examples/conv16c.sched \
+					--target "$t" >"$TMP/verify.txt" 2>&1 || st=$?
+				if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "weft verify conv16c --target $t: $(why $st)" "$TMP/verify.txt" tail; fi
+			fi
+		fi
+		# Random schedules on this target (the SIMD branch where a schedule vectorizes).
+		name=targets/$t/fuzz
+		if selected "$name"; then
+			st=0
+			WEFT_CFLAGS="$flags" limited 300 "$WEFT" fuzz examples/block.weft --count 3 --target "$t" >"$TMP/fuzz.txt" 2>&1 || st=$?
+			if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "weft fuzz examples/block.weft --target $t: $(why $st)" "$TMP/fuzz.txt"; fi
+		fi
+	done
+}
+
 # ---- 3b. fuzz: a few random legal schedules per model (`make fuzz` runs 200 of each) ----
 
 fuzz_tests() {
@@ -272,7 +337,8 @@ test_schedules() {
 	fi
 }
 
-# ---- 4. golden: tests/golden/NAME.weft -> NAME.h.expected and NAME.c.expected, byte for byte ----
+# ---- 4. golden: tests/golden/NAME.weft -> NAME.h.expected and NAME.c.expected, byte for byte
+# (target scalar: the same text on every machine) ----
 
 test_golden() {
 	local f base name out st ext got
@@ -285,7 +351,7 @@ test_golden() {
 		out=$TMP/golden
 		rm -rf "$out" && mkdir "$out"
 		st=0
-		limited 60 "$WEFT" gen "$f" -o "$out" >"$TMP/out.txt" 2>&1 || st=$?
+		limited 60 "$WEFT" gen "$f" --target scalar -o "$out" >"$TMP/out.txt" 2>&1 || st=$?
 		if [[ $st -ne 0 ]]; then
 			fail "$name" "weft gen $f: $(why $st)" "$TMP/out.txt"
 			continue
@@ -426,6 +492,116 @@ test_warnings() {
 	done
 }
 
+# ---- 5b. cross: AArch64 under qemu-aarch64, and a Cortex-M4 firmware build ----
+
+# The examples and a spread of the corpus (every op kind, odd shapes, broadcasting, pooling
+# modes, whole small networks); all of tests/run passes too, this keeps the kind short.
+cross_run_models() {
+	local m
+	for m in conv_depthwise_stride2 conv_groups3_stride conv_pad_asym conv_dilation2 \
+		conv_channel_tails dense_bias matmul_rank4_bcast maxpool_ceil avgpool_pad_include \
+		softmax_large layernorm_axis_neg2 unary_gelu unary_tanh transpose_rank5 concat_axis1 \
+		pad_then_conv mini_attention mini_mobilenet mini_resnet_block; do
+		echo "tests/run/$m.weft"
+	done
+}
+
+# Firmware-sized models only: resnet18 and mobilenetv2 hold tens of MB of weights, far more than
+# a Cortex-M4's flash, and their generated files take minutes to compile.
+cross_m4_models() {
+	echo examples/block.weft examples/dwsep.weft examples/mlp.weft examples/conv16c.weft
+	echo tests/run/mini_mobilenet.weft tests/run/mini_attention.weft tests/run/mini_resnet_block.weft
+	echo tests/run/unary_gelu.weft tests/run/softmax_large.weft tests/run/layernorm_last.weft
+	echo tests/run/maxpool_ceil.weft tests/run/avgpool_pad_include.weft
+}
+
+# cross_verify NAME TARGET FILE [ARGS...]: weft verify, cross-compiled for AArch64 (static, so
+# qemu needs no sysroot) and run under qemu-aarch64.
+cross_verify() {
+	local name=$1 target=$2 f=$3 st=0
+	shift 3
+	CC=aarch64-linux-gnu-gcc WEFT_CFLAGS=-static WEFT_EXEC=qemu-aarch64 \
+		limited 300 "$WEFT" verify "$f" --target "$target" "$@" >"$TMP/cross.txt" 2>&1 || st=$?
+	if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "weft verify $f --target $target $*: $(why $st)" "$TMP/cross.txt" tail; fi
+}
+
+cross_aarch64() {
+	local f name todo=() st target=neon
+	for f in examples/block.weft examples/dwsep.weft examples/mlp.weft examples/conv16c.weft \
+		$(cross_run_models); do
+		selected "cross/aarch64/$(run_name "$f")" && todo+=("$f")
+	done
+	selected cross/aarch64/sched/conv16c && todo+=(sched)
+	local fuzz=()
+	for f in examples/mlp.weft examples/dwsep.weft tests/run/mini_resnet_block.weft; do
+		selected "cross/aarch64-fuzz/$(run_name "$f")" && fuzz+=("$f")
+	done
+	local n=$((${#todo[@]} + ${#fuzz[@]}))
+	[[ $n -gt 0 ]] || return 0
+	if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
+		skip "$n" "aarch64-linux-gnu-gcc not installed"
+		return
+	elif ! command -v qemu-aarch64 >/dev/null 2>&1; then
+		skip "$n" "qemu-aarch64 not installed"
+		return
+	fi
+	# neon, or scalar where a weft without the neon target is tested
+	mkdir -p "$TMP/cross-neon"
+	"$WEFT" gen examples/mlp.weft --target neon -o "$TMP/cross-neon" >/dev/null 2>&1 || target=scalar
+	for f in "${todo[@]}"; do
+		if [[ $f == sched ]]; then
+			cross_verify cross/aarch64/sched/conv16c "$target" examples/conv16c.weft \
+				--schedule examples/conv16c.sched
+		else
+			cross_verify "cross/aarch64/$(run_name "$f")" "$target" "$f"
+		fi
+	done
+	# random schedules too (fuzz honours CC, WEFT_CFLAGS and WEFT_EXEC like verify)
+	for f in "${fuzz[@]}"; do
+		name=cross/aarch64-fuzz/$(run_name "$f")
+		st=0
+		CC=aarch64-linux-gnu-gcc WEFT_CFLAGS=-static WEFT_EXEC=qemu-aarch64 \
+			limited 300 "$WEFT" fuzz "$f" --count 2 --target "$target" >"$TMP/cross.txt" 2>&1 || st=$?
+		if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "weft fuzz $f --count 2 --target $target (AArch64): $(why $st)" "$TMP/cross.txt"; fi
+	done
+}
+
+# The scalar target for a Cortex-M4 with its single-precision FPU: strict warnings, no OpenMP.
+cross_cortex_m4() {
+	local f m name todo=() dir st
+	for f in $(cross_m4_models); do
+		selected "cross/cortex-m4/$(run_name "$f")" && todo+=("$f")
+	done
+	[[ ${#todo[@]} -gt 0 ]] || return 0
+	if ! command -v arm-none-eabi-gcc >/dev/null 2>&1; then
+		skip "${#todo[@]}" "arm-none-eabi-gcc not installed"
+		return
+	fi
+	for f in "${todo[@]}"; do
+		m=$(basename "$f" .weft)
+		name=cross/cortex-m4/$(run_name "$f")
+		dir=$TMP/m4/$m
+		rm -rf "$dir" && mkdir -p "$dir"
+		st=0
+		limited 120 "$WEFT" gen "$f" --target scalar -o "$dir" >"$TMP/cross.txt" 2>&1 || st=$?
+		if [[ $st -ne 0 ]]; then
+			fail "$name" "weft gen $f --target scalar: $(why $st)" "$TMP/cross.txt"
+			continue
+		fi
+		st=0
+		limited 300 arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 \
+			-O2 -std=c99 -Wall -Wextra -pedantic -Werror -c "$dir/$m.c" -o "$dir/$m.o" \
+			>"$TMP/cross.txt" 2>&1 || st=$?
+		if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "arm-none-eabi-gcc (Cortex-M4) on $m.c: $(why $st)" "$TMP/cross.txt"; fi
+		rm -rf "$dir"
+	done
+}
+
+test_cross() {
+	cross_aarch64
+	cross_cortex_m4
+}
+
 # ---- 6. cli: exit codes and the run/ref/gen commands end to end ----
 
 # expect_status NAME WANT CMD...: the command must exit with status WANT.
@@ -542,6 +718,14 @@ test_examples_large() {
 	done
 }
 
+# ---- tune: weft tune's log, resume and failure handling (tests/tune/tests.sh) ----
+
+test_tune() {
+	# shellcheck source=tune/tests.sh
+	source tests/tune/tests.sh
+	tune_tests
+}
+
 if [[ ! -x $WEFT ]]; then
 	echo "FAIL setup: no weft binary at $WEFT (set WEFT=PATH or run make)"
 	echo "0 passed, 1 failed"
@@ -552,11 +736,14 @@ test_unit
 test_error
 sched_error_tests
 test_run
+test_targets
 fuzz_tests
 test_schedules
 test_golden
 test_warnings
+test_cross
 test_cli
+test_tune
 test_examples_large
 
 summary="$npass passed, $nfail failed"

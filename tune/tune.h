@@ -31,4 +31,105 @@ extern bool tune_timed_out;
    and is then re-raised; this hook, when set, runs just before (e.g. to remove a temp dir). */
 extern void (*tune_on_interrupt)(void);
 
+/* ---- the tuner: task.c, log.c, measure.c, search.c, tune.c ---- */
+
+/* task.c: a tuning task is one distinct operator workload; layers with equal workloads share it.
+   Its key is the text of a one-op model (without the model line) with canonical names: the
+   op's result is "y", argument i is "x<i>" (an input) or "w<i>" (a param), so a schedule
+   written for the task renames onto every layer with that workload. */
+typedef struct TuneTask {
+	char *key;    /* the workload (malloc'd) */
+	char *title;  /* "conv2d f32[1, 64, 56, 56] -> f32[1, 64, 56, 56]" (malloc'd) */
+	int *ops;     /* the ops of the model with this workload (malloc'd) */
+	int nops;
+	double flops; /* of one op */
+} TuneTask;
+/* The workload key of op of g, or NULL for an op that is not tuned (reshape, flatten). */
+char *tune_workload_key(const Graph *g, int op);
+/* The distinct workloads of g's ops, in model order. */
+TuneTask *tune_tasks(const Graph *g, int *ntasks);
+/* The model text of a key ("model task\n" KEY "\n") and its parsed, inferred graph (NULL after
+   errors; weights not loaded). */
+char *tune_task_text(const char *key);
+Graph *tune_task_graph(const char *key);
+/* Parse a one-line schedule of a task (directives separated by ';', no header) against the
+   task's graph; false if it does not parse (quiet when quiet: errors go nowhere). */
+bool tune_parse_sched(const Graph *tg, const char *text, Schedule *S, bool quiet);
+/* The one-line text of a task schedule. */
+char *tune_sched_text(const Graph *tg, const Schedule *S);
+/* Append S (a task schedule) renamed onto op of g to out. */
+void tune_rename_schedule(const Graph *g, int op, const Schedule *S, Schedule *out);
+
+/* log.c: the tuning log, one JSON object per line (see the file's comment). */
+typedef struct TuneRecord {
+	char *workload, *target, *cc, *flags, *cpu, *sched, *status, *origin;
+	double median_ns;  /* status "ok" only; else 0 */
+	double predicted;  /* the cost model's prediction (log ns) when it proposed it, or NAN */
+	int trial;
+} TuneRecord;
+typedef struct TuneMachine {
+	const char *target, *cc, *flags, *cpu;
+} TuneMachine;
+/* Every valid record of the log (a missing log: none); corrupt lines are skipped with a
+   warning. false only if the file exists but cannot be read. */
+bool tune_log_read(const char *path, TuneRecord **recs, int *n);
+/* Append one record as one line under an exclusive lock, flushed to the file. */
+bool tune_log_append(const char *path, const TuneRecord *r);
+/* The CPU model (/proc/cpuinfo) and the compiler's first --version line. */
+const char *tune_cpu_model(void);
+const char *tune_cc_version(void);
+/* Is the file a log (its first non-blank character is '{')? */
+bool tune_is_log(const char *path);
+
+/* measure.c: building, checking and timing candidates. */
+/* The machine record for target: flags, compiler, CPU; false (with an error) for a target that
+   cannot run here (neon). */
+bool tune_machine(const char *target, TuneMachine *m);
+typedef struct TuneBench {
+	const char *key;         /* the task's workload */
+	const char *dir;         /* its inputs, reference outputs and weights; candidates below */
+	const TuneMachine *m;
+	bool runtime_params;     /* big params: filled at run time, so candidates compile fast */
+	double compile_timeout;  /* seconds */
+	double run_timeout;      /* seconds ($WEFT_TUNE_TIMEOUT, default 10) */
+} TuneBench;
+typedef struct TuneCand {
+	char *sched;       /* the task schedule's one-line text */
+	const char *inject; /* test hook: crash, hang, wrong, compile, or NULL */
+	const char *origin; /* default, random, mutation, model */
+	double predicted;  /* the cost model's prediction (log ns) or NAN */
+	const char *status; /* set by tune_measure (see log.c) */
+	double median_ns;
+	const char *detail; /* why it failed, for the progress lines */
+} TuneCand;
+/* Write the task's directory; false after an error. */
+bool tune_bench_init(TuneBench *b, const char *key, const char *dir, const TuneMachine *m);
+/* Build the n candidates jobs at a time, then run each alone; done(ctx, c) after each. */
+void tune_measure(const TuneBench *b, TuneCand *c, int n, int jobs,
+	void (*done)(void *ctx, TuneCand *c), void *ctx);
+
+/* search.c: candidates and the cost model. */
+enum { TUNE_NF = 13, TUNE_MIN_FIT = 6 }; /* features; measurements before the model is used */
+/* Apply sched to the task's program in a child; false if it is illegal, else its features. */
+bool tune_features(const char *key, const char *sched, double *f);
+/* Schedules of a task's lowered, unscheduled program P, as one-line texts. */
+char *tune_default_sched(const Prog *P);
+char *tune_random_sched(const Prog *P, uint64_t seed);
+char *tune_mutate(const Prog *P, const char *best, uint64_t seed); /* NULL if best is unreadable */
+typedef struct TuneModel {
+	bool fitted;
+	double w[TUNE_NF];
+} TuneModel;
+void tune_model_fit(TuneModel *m, double (*X)[TUNE_NF], const double *y, int n);
+double tune_model_predict(const TuneModel *m, const double *f);
+double tune_spearman(const double *a, const double *b, int n); /* NAN if n < 3 */
+
+/* tune.c */
+/* weft tune ...: argv[0] is "tune". Exit status as the other commands. */
+int tune_main(int argc, char **argv);
+/* The schedule of P (lowered, unscheduled) from a log: per workload the best record for this
+   target and machine, the default rule for the rest (with a note naming them). false after an
+   error (unreadable log). */
+bool tune_log_schedule(const Prog *P, const char *log, const char *target, Schedule *S);
+
 #endif

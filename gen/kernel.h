@@ -1,0 +1,67 @@
+/* gen/kernel.h: private to kernel.c (the nest printer) and vector.c (its SIMD statements).
+ *
+ * A stage's block is printed by one Emit walking the nest. In vector mode (Emit.vec) the
+ * stage's vectorized loop (Emit.vvar, the innermost loop, extent a multiple of the target's
+ * width W) prints no loop: it is unrolled by chunks of W lanes, the variable bound to the
+ * chunk's first lane (j*W), and every statement inside is printed by vector.c as vector
+ * statements of the target table (Gen.vt). Anything the table or the access pattern cannot
+ * express sets Emit.vfail, and the stage keeps only its scalar nest.
+ */
+#ifndef WEFT_KERNEL_H
+#define WEFT_KERNEL_H
+
+#include "gen.h"
+
+enum { MAX_CHAIN = 32 };
+
+typedef struct Emit {
+	Gen *G;
+	const Prog *P;
+	const Graph *g;
+	int si;                 /* the stage of the block */
+	const Stage *s;
+	int64_t *extent;        /* per var */
+	bool *bound;            /* per var: bound to a constant (unrolled, extent 1, vector chunk) */
+	int64_t *value;         /* per var: that constant */
+	bool *used, *written;   /* per tensor: accessed / stored in the block */
+	int nextv;              /* next local weft_vN (weft_gN for gathers) */
+	int nloc;               /* tensors whose value at the current point is in a local */
+	int loc_tensor[MAX_CHAIN + 1];
+	const char *loc_text[MAX_CHAIN + 1];
+	/* vector mode */
+	bool vec;               /* printing the SIMD branch */
+	int vvar;               /* the vectorized loop's var, or -1 */
+	int64_t W;              /* the target's lanes */
+	bool vlive;             /* inside a chunk of vvar: statements are vector statements */
+	bool vfail;             /* the SIMD branch cannot be printed; vwhy says why */
+	const char *vwhy;
+} Emit;
+
+/* kernel.c, for vector.c */
+const Ix *kernel_fold(const Emit *E, const Ix *e);      /* bound vars replaced, simplified */
+const char *kernel_ix_c(const Emit *E, const Ix *e);    /* C text of an index */
+const char *kernel_ptr(Emit *E, int t);                 /* C name of tensor t's first element */
+const char *kernel_local(const Emit *E, int t);         /* the local holding t here, or NULL */
+const char *kernel_fn_key(Fn fn);                       /* table key of a function */
+const char *kernel_bin_key(Bin b);                      /* table key of a binary operator */
+
+/* vector.c */
+/* Can stage E->s have a SIMD branch on the target (vectorized innermost loop, width divides
+   its extent, no guard on it, accumulators around it)? Sets E->vvar and E->W, or E->vwhy. */
+bool vec_candidate(Emit *E);
+/* Vector expression of v at the current chunk (pre-statements for gathers go out first). */
+const char *vec_val(Emit *E, const Val *v);
+/* The new value of "old op= v" (fma for += a*b). */
+const char *vec_combine(Emit *E, Bin accum, const char *old, const Val *v);
+/* tensor[idx] op= v at the current chunk: vector load/store, or gather/scatter by lanes. */
+void vec_store_val(Emit *E, int t, const Ix *const *idx, Bin accum, const Val *v);
+/* tensor[idx] = the vector text val. */
+void vec_store(Emit *E, int t, const Ix *const *idx, const char *val);
+/* The accumulator array's declaration, and the register of the current chunk. */
+void vec_declare_acc(Emit *E, int64_t n);
+const char *vec_acc_ref(Emit *E);
+const char *vec_type(const Emit *E);
+/* Mark the SIMD branch impossible (the first reason is kept). */
+void vec_fail(Emit *E, const char *why);
+
+#endif

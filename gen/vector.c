@@ -1,0 +1,230 @@
+/* gen/vector.c: the SIMD statements of a vectorized stage nest, by table lookup.
+ *
+ * kernel.c prints the nest; in vector mode it unrolls the vectorized loop (innermost, spatial,
+ * extent E = k*W for the target's width W) into k chunks and calls here for every statement of
+ * a chunk. A statement of the loop IR maps onto the target's table (templates/TARGET.tpl) entry
+ * by entry: each tensor access whose simplified physical offset has coefficient 1 on the vector
+ * variable is a vector load or store at the chunk's first lane, coefficient 0 a broadcast, any
+ * other coefficient a gather (or scatter) through a small array of lanes; constants and index
+ * values are broadcasts; functions and operators are the entries of the same name; += a*b is
+ * fma. A function with no entry (exp, tanh, sigmoid, gelu) makes the stage keep only its scalar
+ * nest (vec_fail), never an approximation. Nothing here knows any target's instructions.
+ */
+#include "kernel.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void vec_fail(Emit *E, const char *why)
+{
+	if (!E->vfail)
+		E->vwhy = why;
+	E->vfail = true;
+}
+
+const char *vec_type(const Emit *E) { return gen_template(E->G->vt, "vtype"); }
+
+/* The table's entry key expanded; a missing entry fails the SIMD branch. */
+static const char *vtpl(Emit *E, const char *key, const char *a1, const char *a2, const char *a3)
+{
+	const char *t = gen_template_find(E->G->vt, key);
+	if (!t) {
+		vec_fail(E, ir_fmt("%s has no vector form on %s", key, E->G->vtarget));
+		return "0";
+	}
+	Buf b = {0};
+	gen_expand(&b, t, a1, a2, a3);
+	char *s = ir_strdup(b.data ? b.data : "");
+	buf_free(&b);
+	return s;
+}
+
+static const char *broadcast(Emit *E, const char *scalar) { return vtpl(E, "broadcast", scalar, NULL, NULL); }
+
+bool vec_candidate(Emit *E)
+{
+	const Stage *s = E->s;
+	E->vvar = -1;
+	int pos = -1;
+	for (int p = 0; p < s->nloops; p++)
+		if (E->P->vars[s->loops[p]].kind == LOOP_VECTOR)
+			pos = p;
+	if (pos < 0)
+		return false;
+	const Var *x = &E->P->vars[s->loops[pos]];
+	const char *w = gen_template(E->G->vt, "width");
+	E->W = strtoll(w, NULL, 10);
+	if (E->W < 2)
+		die("%s.tpl: bad @width \"%s\"", E->G->vtarget, w);
+	if (pos != s->nloops - 1)
+		E->vwhy = ir_fmt("%s is not the innermost loop", x->name);
+	else if (x->reduction)
+		E->vwhy = ir_fmt("%s is a reduction", x->name);
+	else if (x->extent % E->W != 0)
+		E->vwhy = ir_fmt("%s's extent %lld is not a multiple of %lld", x->name, (long long)x->extent,
+		                 (long long)E->W);
+	else if (s->cache_at >= pos)
+		E->vwhy = ir_fmt("the accumulators are inside %s", x->name);
+	for (int k = 0; k < s->nguards && !E->vwhy; k++)
+		if (ix_uses(s->guards[k].e, s->loops[pos]))
+			E->vwhy = ir_fmt("a guard depends on %s", x->name);
+	if (E->vwhy)
+		return false;
+	E->vvar = s->loops[pos];
+	return true;
+}
+
+/* The physical offset of tensor t at idx, with the vector variable free (its coefficient
+   tells the access pattern) and at the chunk's first lane. */
+static bool vec_offset(Emit *E, int t, const Ix *const *idx, int64_t *coef, const char **at)
+{
+	const Tensor *x = &E->g->tensors[t];
+	const Ix *off = ir_layout_offset(&x->layout, x->rank, x->dims, idx);
+	if (!E->vlive || E->vvar < 0) {
+		vec_fail(E, "a statement outside the vectorized loop");
+		return false;
+	}
+	E->bound[E->vvar] = false;
+	const Ix *free_off = kernel_fold(E, off);
+	E->bound[E->vvar] = true;
+	if (!ix_coeff(free_off, E->vvar, coef)) {
+		vec_fail(E, ir_fmt("%s's offset is not affine in the vectorized loop", x->name));
+		return false;
+	}
+	*at = kernel_ix_c(E, kernel_fold(E, off));
+	return true;
+}
+
+static const char *vec_load(Emit *E, int t, const Ix *const *idx)
+{
+	int64_t k;
+	const char *at;
+	if (!vec_offset(E, t, idx, &k, &at))
+		return "0";
+	const char *p = kernel_ptr(E, t);
+	if (k == 0)
+		return broadcast(E, ir_fmt("%s[%s]", p, at));
+	if (k == 1)
+		return vtpl(E, "load", ir_fmt("&%s[%s]", p, at), NULL, NULL);
+	/* A strided access: the lanes gathered into an array, then loaded. */
+	const char *g = ir_fmt("weft_g%d", ++E->nextv);
+	gen_line(E->G, "float %s[%lld];", g, (long long)E->W);
+	gen_line(E->G, "for (%s weft_lane = 0; weft_lane < %lld; weft_lane++)", E->G->idx, (long long)E->W);
+	gen_line(E->G, "\t%s[weft_lane] = %s[%s + weft_lane * %lld];", g, p, at, (long long)k);
+	return vtpl(E, "load", g, NULL, NULL);
+}
+
+void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
+{
+	int64_t k;
+	const char *at;
+	if (!vec_offset(E, t, idx, &k, &at))
+		return;
+	const char *p = kernel_ptr(E, t);
+	E->written[t] = true;
+	if (k == 1) {
+		gen_line(E->G, "%s;", vtpl(E, "store", ir_fmt("&%s[%s]", p, at), val, NULL));
+		return;
+	}
+	if (k == 0) {
+		vec_fail(E, ir_fmt("every lane stores the same element of %s", E->g->tensors[t].name));
+		return;
+	}
+	/* Not contiguous in the vectorized loop (an NCHW output written from a channel vector):
+	   the lanes go through a small array, then out one by one. */
+	gen_line(E->G, "{");
+	E->G->ind++;
+	gen_line(E->G, "float weft_lanes[%lld];", (long long)E->W);
+	gen_line(E->G, "%s;", vtpl(E, "store", "weft_lanes", val, NULL));
+	gen_line(E->G, "for (%s weft_lane = 0; weft_lane < %lld; weft_lane++)", E->G->idx, (long long)E->W);
+	gen_line(E->G, "\t%s[%s + weft_lane * %lld] = weft_lanes[weft_lane];", p, at, (long long)k);
+	E->G->ind--;
+	gen_line(E->G, "}");
+}
+
+const char *vec_val(Emit *E, const Val *v)
+{
+	if (!E->vlive || E->vvar < 0) {
+		vec_fail(E, "a statement outside the vectorized loop");
+		return "0";
+	}
+	switch (v->kind) {
+	case V_CONST:
+		if (v->c == 0)
+			return vtpl(E, "zero", NULL, NULL, NULL);
+		return broadcast(E, gen_flit(v->c));
+	case V_LOAD: {
+		const char *l = kernel_local(E, v->tensor);
+		return l ? l : vec_load(E, v->tensor, v->idx);
+	}
+	case V_INDEX: {
+		E->bound[E->vvar] = false;
+		const Ix *free_ix = kernel_fold(E, v->ix);
+		E->bound[E->vvar] = true;
+		if (ix_uses(free_ix, E->vvar)) {
+			vec_fail(E, "an index value depends on the vectorized loop");
+			return "0";
+		}
+		const Ix *e = kernel_fold(E, v->ix);
+		if (e->kind == IX_CONST)
+			return broadcast(E, gen_flit((double)e->c));
+		return broadcast(E, ir_fmt("(float)(%s)", kernel_ix_c(E, e)));
+	}
+	case V_UN: {
+		const char *a = vec_val(E, v->a);
+		if (v->fn == FN_CLIP)
+			return vtpl(E, "clip", a, broadcast(E, gen_flit(v->p1)), broadcast(E, gen_flit(v->p2)));
+		if (v->fn == FN_LEAKY_RELU)
+			return vtpl(E, "leaky_relu", a, broadcast(E, gen_flit(v->p1)), NULL);
+		return vtpl(E, kernel_fn_key(v->fn), a, NULL, NULL);
+	}
+	case V_BIN: {
+		const char *a = vec_val(E, v->a);
+		const char *b = vec_val(E, v->b);
+		return vtpl(E, kernel_bin_key(v->bin), a, b, NULL);
+	}
+	}
+	die("bad value kind %d", (int)v->kind);
+}
+
+const char *vec_combine(Emit *E, Bin accum, const char *old, const Val *v)
+{
+	if (accum == BIN_NONE)
+		return vec_val(E, v);
+	if (accum == BIN_ADD && v->kind == V_BIN && v->bin == BIN_MUL) {
+		const char *a = vec_val(E, v->a);
+		const char *b = vec_val(E, v->b);
+		return vtpl(E, "fma", a, b, old);
+	}
+	const char *x = vec_val(E, v);
+	return vtpl(E, kernel_bin_key(accum), old, x, NULL);
+}
+
+void vec_store_val(Emit *E, int t, const Ix *const *idx, Bin accum, const Val *v)
+{
+	const char *old = accum == BIN_NONE ? NULL : vec_load(E, t, idx);
+	const char *x = vec_combine(E, accum, old, v);
+	vec_store(E, t, idx, x);
+}
+
+/* Accumulators: an array of vector registers over the box of spatial loops inside the cache
+   loop, row-major, the vectorized loop (innermost) counting chunks. Every index is a constant
+   once the box's loops are unrolled, so compilers keep them in registers. */
+void vec_declare_acc(Emit *E, int64_t n) { gen_line(E->G, "%s weft_vacc[%lld];", vec_type(E), (long long)(n / E->W)); }
+
+const char *vec_acc_ref(Emit *E)
+{
+	const Stage *s = E->s;
+	const Ix *e = ix_const(0);
+	for (int p = s->cache_at + 1; p < s->nloops; p++) {
+		int v = s->loops[p];
+		const Var *x = &E->P->vars[v];
+		if (x->reduction)
+			continue;
+		if (v == E->vvar)
+			e = ix_addc(ix_mul(e, x->extent / E->W), E->value[v] / E->W);
+		else
+			e = ix_add(ix_mul(e, x->extent), ix_var(v));
+	}
+	return ir_fmt("weft_vacc[%s]", kernel_ix_c(E, kernel_fold(E, e)));
+}

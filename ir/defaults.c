@@ -1,0 +1,668 @@
+/* ir/defaults.c: the schedule used without a schedule file, a rule reading the shapes and the
+ * target (vector width W, vector registers).
+ *
+ * Register-blocked micro-kernels are written as schedules (see examples/conv16c.sched):
+ *  - conv2d, groups 1 (3x3, 1x1 alike) and depthwise (groups == C == K): the conv's result, when
+ *    an intermediate, in NCHW[Wc] (so the next conv and the ops between read it blocked); its
+ *    weights with W output channels innermost (OIHW[Wo], or OIHW[Wi][Wo] when the input is
+ *    blocked and C % W == 0, with c split by W as well); k split by W, ow by a register block
+ *    RB; the reduction (c, r, s) inside the spatial block loops, the RB x W block innermost,
+ *    kept in registers by cache_write (bias is the accumulators' initial value), ow_i unrolled,
+ *    k_i vectorized; the outermost spatial loop with enough iterations parallel;
+ *  - dense and matmul: n split by W (dense weights packed [N/W][K][W]), m blocked by RB rows,
+ *    k inside, cache_write, m_i unrolled, n_i vectorized;
+ *  - pools on a blocked input: channels split by W and vectorized;
+ *  - the pointwise ops right after a conv/dense/matmul (relu, relu6, a residual add, ...) are
+ *    computed at the producer's cache_write loop: epilogues on the accumulators;
+ *  - every other update stage with an init: the old rule (cache_write at the innermost spatial
+ *    loop, parallel on the outermost spatial loop of a reduction op).
+ * The rule never guesses legality: the layouts are applied to a scratch lowering of the graph
+ * and each loop directive is tried there in order (ir_sched_loop_directive, quietly); only the
+ * directives accepted are kept, so the schedule is legal by construction and ir_sched_apply on
+ * the real program makes the same decisions.
+ */
+#include "ir.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the target ---- */
+
+static int vec_width, vec_regs; /* 0 until set or detected */
+
+/* The host's vector unit, from /proc/cpuinfo (Linux), else what weft itself was built for. */
+static void detect_host(int *width, int *regs)
+{
+	*width = 1;
+	*regs = 16;
+#if defined(__x86_64__)
+	*width = 4; /* SSE2 is baseline there */
+#elif defined(__aarch64__)
+	*width = 4, *regs = 32; /* and NEON here */
+#endif
+	char *data;
+	size_t len;
+	if (!ir_read_file("/proc/cpuinfo", &data, &len))
+		return;
+	char *text = ir_strndup(data, len);
+	free(data);
+	char *line = strstr(text, "\nflags");
+	if (!line)
+		line = strstr(text, "\nFeatures");
+	if (!line)
+		return;
+	char *end = strchr(line + 1, '\n');
+	if (end)
+		*end = 0;
+	if (strstr(line, " avx512f"))
+		*width = 16, *regs = 32;
+	else if (strstr(line, " avx2") && strstr(line, " fma"))
+		*width = 8, *regs = 16;
+	else if (strstr(line, " sse2"))
+		*width = 4, *regs = 16;
+	else if (strstr(line, " asimd"))
+		*width = 4, *regs = 32;
+}
+
+void ir_sched_target(const char *target)
+{
+	if (!target || !strcmp(target, "native"))
+		detect_host(&vec_width, &vec_regs);
+	else if (!strcmp(target, "avx512"))
+		vec_width = 16, vec_regs = 32;
+	else if (!strcmp(target, "avx2"))
+		vec_width = 8, vec_regs = 16;
+	else if (!strcmp(target, "sse"))
+		vec_width = 4, vec_regs = 16;
+	else if (!strcmp(target, "neon"))
+		vec_width = 4, vec_regs = 32;
+	else
+		vec_width = 1, vec_regs = 16;
+}
+
+/* ---- reading the program ---- */
+
+static const char *stage_label(const Prog *P, int s)
+{
+	const Stage *st = &P->stages[s];
+	return ir_fmt("%s.%s", P->g->tensors[P->g->ops[st->op].out].name, st->name);
+}
+
+static bool has_init(const Prog *P, int s)
+{
+	const Stage *st = &P->stages[s];
+	return st->init_stage >= 0 && st->accum != BIN_NONE;
+}
+
+/* The stage of op named name, or -1. */
+static int op_stage(const Prog *P, int op, const char *name)
+{
+	for (int s = 0; s < P->nstages; s++)
+		if (P->stages[s].op == op && !strcmp(P->stages[s].name, name))
+			return s;
+	return -1;
+}
+
+static bool pointwise(OpKind k)
+{
+	return (ir_ops[k].flags & (OPF_UNARY | OPF_BINARY)) || k == OP_BATCHNORM;
+}
+
+/* An intermediate the schedule may lay out. */
+static bool free_layout(const Tensor *t)
+{
+	return t->kind != TENSOR_INPUT && t->output_index < 0 && !t->internal;
+}
+
+/* ---- building the candidate schedule ---- */
+
+typedef struct Def {
+	const Prog *P;
+	Schedule layouts; /* layout directives */
+	Schedule loops;   /* loop directives, in order; tried one by one later */
+	bool *laid;       /* per tensor: a layout directive was given */
+	int W, regs;
+} Def;
+
+static void add_layout(Def *D, int t, int n, const LayoutPrim *p)
+{
+	const Tensor *T = &D->P->g->tensors[t];
+	if (D->laid[t] || !free_layout(T))
+		return;
+	Directive d = {.kind = SD_LAYOUT};
+	snprintf(d.tensor, sizeof d.tensor, "%s", T->name);
+	d.layout.n = n;
+	memcpy(d.layout.p, p, (size_t)n * sizeof *p);
+	int prank;
+	int64_t pd[IR_MAX_PHYS];
+	if (!ir_layout_shape(&d.layout, T->rank, T->dims, &prank, pd, NULL, 0))
+		return;
+	D->laid[t] = true;
+	ir_sched_add(&D->layouts, &d);
+}
+
+static Directive *loop_dir(Def *D, int s, DirKind kind)
+{
+	Directive d = {.kind = kind, .tail = TAIL_GUARD};
+	snprintf(d.stage, sizeof d.stage, "%s", stage_label(D->P, s));
+	ir_sched_add(&D->loops, &d);
+	return &D->loops.d[D->loops.n - 1];
+}
+
+static void on_loop(Def *D, int s, DirKind kind, const char *loop)
+{
+	Directive *d = loop_dir(D, s, kind);
+	d->nloops = 1;
+	snprintf(d->loops[0], sizeof d->loops[0], "%s", loop);
+}
+
+static void split(Def *D, int s, const char *loop, int64_t f, Tail tail)
+{
+	Directive *d = loop_dir(D, s, SD_SPLIT);
+	d->nloops = 1;
+	snprintf(d->loops[0], sizeof d->loops[0], "%s", loop);
+	d->factor = f;
+	d->tail = tail;
+}
+
+/* reorder(names...), a NULL-terminated list */
+static void reorder(Def *D, int s, const char *const *names)
+{
+	Directive *d = loop_dir(D, s, SD_REORDER);
+	for (int i = 0; names[i] && d->nloops < IR_MAX_LOOPS; i++)
+		snprintf(d->loops[d->nloops++], sizeof d->loops[0], "%s", names[i]);
+}
+
+/* The pointwise ops right after op, computed at stage s's loop: the epilogue chain. */
+static void epilogue(Def *D, int op, int s, const char *loop)
+{
+	const Graph *g = D->P->g;
+	for (int next = op + 1; next < g->nops && pointwise(g->ops[next].kind); next++) {
+		int gs = op_stage(D->P, next, "main");
+		if (gs < 0)
+			break;
+		Directive *d = loop_dir(D, gs, SD_COMPUTE_AT);
+		snprintf(d->host, sizeof d->host, "%s", stage_label(D->P, s));
+		d->nloops = 1;
+		snprintf(d->loops[0], sizeof d->loops[0], "%s", loop);
+	}
+}
+
+/* The first of the named loops (extents given) with at least `enough` iterations, else the
+   largest; NULL if every extent is 1. */
+static const char *parallel_loop(int n, const char *const *names, const int64_t *ext)
+{
+	enum { ENOUGH = 8 };
+	int best = -1;
+	for (int i = 0; i < n; i++) {
+		if (ext[i] >= ENOUGH)
+			return names[i];
+		if (ext[i] > 1 && (best < 0 || ext[i] > ext[best]))
+			best = i;
+	}
+	return best < 0 ? NULL : names[best];
+}
+
+/* NCHW[Wc]: split(1, W) reorder(0, 1, 3, 4, 2) */
+static void blocked_layout(Def *D, int t)
+{
+	LayoutPrim p[2] = {
+		{.kind = LP_SPLIT, .dim = 1, .factor = D->W},
+		{.kind = LP_REORDER, .n = 5, .perm = {0, 1, 3, 4, 2}},
+	};
+	add_layout(D, t, 2, p);
+}
+
+static bool is_blocked(const Def *D, const Tensor *t)
+{
+	const Layout *L = &t->layout;
+	return t->rank == 4 && L->n == 2 && L->p[0].kind == LP_SPLIT && L->p[0].dim == 1 &&
+	       L->p[0].factor == D->W;
+}
+
+/* ---- register blocks ---- */
+
+/* A register block: nv vectors of W channels (or columns) by rb pixels (or rows), rb * nv
+   accumulators held in registers across the whole reduction. */
+typedef struct Block {
+	int64_t nv, rb;
+	Tail tail; /* of the rb split */
+} Block;
+
+/* The block for nvec vectors of W (nv must divide it) by a loop of extent n: each step of the
+   reduction loads nv vectors and rb broadcasts for nv * rb FMAs, so the block maximises
+   nv*rb / (nv+rb) with nv*rb accumulators in at most regs - 4 registers (the rest hold the
+   loads), times the fraction of the rb loop that is not guarded-off tail. */
+static Block pick_block(const Def *D, int64_t nvec, int64_t n)
+{
+	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
+	Block best = {1, 1, TAIL_EXACT};
+	double best_score = 0;
+	for (int64_t nv = 1; nv <= 4 && nv <= nvec; nv++) {
+		if (nvec % nv)
+			continue;
+		for (int64_t rb = 1; rb * nv <= budget && rb <= n; rb++) {
+			int64_t steps = (n + rb - 1) / rb;
+			double use = (double)n / (double)(steps * rb);
+			double score = (double)(nv * rb) / (double)(nv + rb) * use;
+			if (n % rb)
+				score *= 0.8; /* guards inside the unrolled block cost */
+			if (score > best_score + 1e-9) {
+				best_score = score;
+				best = (Block){nv, rb, n % rb ? TAIL_GUARD : TAIL_EXACT};
+			}
+		}
+	}
+	return best;
+}
+
+/* Lay out the vectorised dim of a block: split it by nv * W and put that innermost. */
+static void vector_splits(Def *D, int s, const char *loop, int64_t extent, int64_t nv,
+	const char **outer, const char **vo, const char **vi)
+{
+	int64_t f = nv * D->W;
+	*outer = NULL;
+	*vo = NULL;
+	*vi = loop;
+	if (f < extent) {
+		split(D, s, loop, f, extent % f ? TAIL_GUARD : TAIL_EXACT);
+		*outer = ir_fmt("%s_o", loop);
+		*vi = ir_fmt("%s_i", loop);
+	}
+	if (nv > 1) {
+		split(D, s, *vi, D->W, TAIL_EXACT);
+		*vo = ir_fmt("%s_o", *vi);
+		*vi = ir_fmt("%s_i", *vi);
+	}
+}
+
+/* Bytes of a tensor (logical). */
+static int64_t bytes_of(const Tensor *t) { return ir_numel(t) * 4; }
+
+/* Under this, the weights stay in the L2 cache while the spatial loops go around them. */
+enum { L2_BYTES = 512 * 1024 };
+
+/* ---- conv2d ---- */
+
+static bool conv_vectorizable(const Graph *g, const Op *o)
+{
+	const Tensor *x = &g->tensors[o->args[0]], *y = &g->tensors[o->out];
+	int G = o->p.groups;
+	return G == 1 || (G == x->dims[1] && G == y->dims[1]);
+}
+
+/* The conv's block: vectors of output channels (when K % W == 0) by output pixels of a row. */
+static Block conv_block(const Def *D, const Op *o)
+{
+	const Tensor *y = &D->P->g->tensors[o->out];
+	int64_t K = y->dims[1], OW = y->dims[3];
+	if (D->W < 2 || K % D->W)
+		return pick_block(D, 1, OW);
+	return pick_block(D, K / D->W, OW);
+}
+
+static void conv_layouts(Def *D, int op)
+{
+	const Graph *g = D->P->g;
+	const Op *o = &g->ops[op];
+	const Tensor *y = &g->tensors[o->out];
+	int64_t K = y->dims[1];
+	if (D->W > 1 && K % D->W == 0)
+		blocked_layout(D, o->out);
+}
+
+static bool conv_csplit(const Def *D, const Op *o)
+{
+	const Graph *g = D->P->g;
+	const Tensor *x = &g->tensors[o->args[0]];
+	return o->p.groups == 1 && D->W > 1 && x->dims[1] % D->W == 0 && is_blocked(D, x);
+}
+
+/* Weights once the activations' layouts are known (g's tensors carry them): the block's
+   nv * W output channels innermost, then (with c split) W input channels. */
+static void conv_weight_layout(Def *D, int op)
+{
+	const Graph *g = D->P->g;
+	const Op *o = &g->ops[op];
+	int64_t K = g->tensors[o->out].dims[1];
+	if (D->W < 2 || K % D->W)
+		return;
+	int64_t f = conv_block(D, o).nv * D->W;
+	if (conv_csplit(D, o)) { /* [K/f, C/W, R, S, Wi, f] */
+		LayoutPrim p[3] = {
+			{.kind = LP_SPLIT, .dim = 0, .factor = f},
+			{.kind = LP_SPLIT, .dim = 2, .factor = D->W},
+			{.kind = LP_REORDER, .n = 6, .perm = {0, 2, 4, 5, 3, 1}},
+		};
+		add_layout(D, o->args[1], 3, p);
+	} else { /* [K/f, C, R, S, f] */
+		LayoutPrim p[2] = {
+			{.kind = LP_SPLIT, .dim = 0, .factor = f},
+			{.kind = LP_REORDER, .n = 5, .perm = {0, 2, 3, 4, 1}},
+		};
+		add_layout(D, o->args[1], 2, p);
+	}
+}
+
+static void conv_loops(Def *D, int op, int s)
+{
+	const Graph *g = D->P->g;
+	const Op *o = &g->ops[op];
+	const Tensor *y = &g->tensors[o->out];
+	int64_t N = y->dims[0], K = y->dims[1], OH = y->dims[2];
+	bool csplit = conv_csplit(D, o);
+	Block b = conv_block(D, o);
+	const char *ko, *kvo, *ki;
+	if (K % D->W == 0)
+		vector_splits(D, s, "k", K, b.nv, &ko, &kvo, &ki);
+	else if (K < D->W)
+		ko = NULL, kvo = NULL, ki = "k"; /* one short vector (the emitter may go scalar) */
+	else
+		vector_splits(D, s, "k", K, 1, &ko, &kvo, &ki);
+	if (csplit)
+		split(D, s, "c", D->W, TAIL_EXACT);
+	if (b.rb > 1)
+		split(D, s, "ow", b.rb, b.tail);
+	const char *owo = b.rb > 1 ? "ow_o" : "ow";
+	/* small weights stay in cache while every pixel block reads them: the channel blocks go
+	   inside the pixel blocks, so each input pixel is read once; big weights: one channel
+	   block's weights at a time, outermost */
+	bool k_inner = bytes_of(&g->tensors[o->args[1]]) <= L2_BYTES;
+	const char *order[20];
+	int n = 0;
+	order[n++] = "n";
+	if (ko && !k_inner)
+		order[n++] = ko;
+	order[n++] = "oh";
+	order[n++] = owo;
+	if (ko && k_inner)
+		order[n++] = ko;
+	order[n++] = csplit ? "c_o" : "c";
+	order[n++] = "r";
+	order[n++] = "s";
+	if (csplit)
+		order[n++] = "c_i";
+	if (b.rb > 1)
+		order[n++] = "ow_i";
+	if (kvo)
+		order[n++] = kvo;
+	order[n++] = ki;
+	order[n] = NULL;
+	reorder(D, s, order);
+	if (b.rb > 1)
+		on_loop(D, s, SD_UNROLL, "ow_i");
+	if (kvo)
+		on_loop(D, s, SD_UNROLL, kvo);
+	if (K >= 2)
+		on_loop(D, s, SD_VECTORIZE, ki);
+	const char *pn[3];
+	int64_t pe[3];
+	int np = 0;
+	pn[np] = "n", pe[np++] = N;
+	if (ko && !k_inner)
+		pn[np] = ko, pe[np++] = (K + b.nv * D->W - 1) / (b.nv * D->W);
+	pn[np] = "oh", pe[np++] = OH;
+	const char *par = parallel_loop(np, pn, pe);
+	if (par)
+		on_loop(D, s, SD_PARALLEL, par);
+	const char *cw = ko && k_inner ? ko : owo;
+	on_loop(D, s, SD_CACHE_WRITE, cw);
+	epilogue(D, op, s, cw);
+}
+
+/* ---- dense and matmul ---- */
+
+/* Vectors of output columns (n) by rows (m). */
+static Block gemm_block(const Def *D, const Op *o)
+{
+	const Tensor *y = &D->P->g->tensors[o->out];
+	int64_t M = y->dims[y->rank - 2], N = y->dims[y->rank - 1];
+	if (D->W < 2 || N % D->W)
+		return pick_block(D, 1, M);
+	return pick_block(D, N / D->W, M);
+}
+
+/* dense's weights w[N, K] packed as [N/f, K, f], f = the block's columns */
+static void gemm_layouts(Def *D, int op)
+{
+	const Graph *g = D->P->g;
+	const Op *o = &g->ops[op];
+	if (o->kind != OP_DENSE || D->W < 2)
+		return;
+	const Tensor *w = &g->tensors[o->args[1]];
+	if (w->dims[0] % D->W)
+		return;
+	LayoutPrim p[2] = {
+		{.kind = LP_SPLIT, .dim = 0, .factor = gemm_block(D, o).nv * D->W},
+		{.kind = LP_REORDER, .n = 3, .perm = {0, 2, 1}},
+	};
+	add_layout(D, o->args[1], 2, p);
+}
+
+static void gemm_loops(Def *D, int op, int s)
+{
+	const Graph *g = D->P->g;
+	const Op *o = &g->ops[op];
+	const Tensor *y = &g->tensors[o->out];
+	int R = y->rank;
+	int64_t M = y->dims[R - 2], N = y->dims[R - 1];
+	Block b = gemm_block(D, o);
+	const char *no, *nvo, *ni;
+	if (N % D->W == 0)
+		vector_splits(D, s, "n", N, b.nv, &no, &nvo, &ni);
+	else if (N < D->W)
+		no = NULL, nvo = NULL, ni = "n";
+	else
+		vector_splits(D, s, "n", N, 1, &no, &nvo, &ni);
+	if (b.rb > 1)
+		split(D, s, "m", b.rb, b.tail);
+	const char *mo = b.rb > 1 ? "m_o" : "m";
+	/* a panel of the second operand (K x the block's columns) stays in cache while the row
+	   blocks go by: columns outside rows */
+	const char *order[20], *pn[10];
+	int64_t pe[10];
+	int n = 0, np = 0;
+	for (int d = 0; d < R - 2; d++) {
+		order[n++] = ir_fmt("b%d", d);
+		pn[np] = order[n - 1], pe[np++] = y->dims[d];
+	}
+	if (no) {
+		order[n++] = no;
+		pn[np] = no, pe[np++] = (N + b.nv * D->W - 1) / (b.nv * D->W);
+	}
+	order[n++] = mo;
+	pn[np] = mo, pe[np++] = (M + b.rb - 1) / b.rb;
+	order[n++] = "k";
+	if (b.rb > 1)
+		order[n++] = "m_i";
+	if (nvo)
+		order[n++] = nvo;
+	order[n++] = ni;
+	order[n] = NULL;
+	reorder(D, s, order);
+	if (b.rb > 1)
+		on_loop(D, s, SD_UNROLL, "m_i");
+	if (nvo)
+		on_loop(D, s, SD_UNROLL, nvo);
+	if (N >= 2)
+		on_loop(D, s, SD_VECTORIZE, ni);
+	const char *par = parallel_loop(np, pn, pe);
+	if (par)
+		on_loop(D, s, SD_PARALLEL, par);
+	on_loop(D, s, SD_CACHE_WRITE, mo);
+	epilogue(D, op, s, mo);
+}
+
+/* ---- pools on blocked inputs ---- */
+
+static void pool_loops(Def *D, int op, int s)
+{
+	const Graph *g = D->P->g;
+	const Op *o = &g->ops[op];
+	const Tensor *x = &g->tensors[o->args[0]];
+	int64_t C = x->dims[1];
+	bool global = o->kind == OP_GLOBAL_AVGPOOL;
+	split(D, s, "c", D->W, TAIL_EXACT);
+	static const char *const local[] = {"n", "c_o", "oh", "ow", "r", "s", "c_i", NULL};
+	static const char *const glob[] = {"n", "c_o", "h", "w", "c_i", NULL};
+	reorder(D, s, global ? glob : local);
+	on_loop(D, s, SD_VECTORIZE, "c_i");
+	const char *pn[3] = {"n", "c_o", "oh"};
+	int64_t pe[3] = {x->dims[0], C / D->W, global ? 1 : g->tensors[o->out].dims[2]};
+	const char *par = parallel_loop(3, pn, pe);
+	if (par)
+		on_loop(D, s, SD_PARALLEL, par);
+	on_loop(D, s, SD_CACHE_WRITE, global ? "c_o" : "ow");
+}
+
+/* ---- the old rule, for every other update stage with an init ---- */
+
+/* Position of the innermost spatial loop outside every reduction loop; -1 if none. */
+static int innermost_spatial(const Prog *P, const Stage *st)
+{
+	int c = -1;
+	for (int i = 0; i < st->nloops; i++) {
+		if (P->vars[st->loops[i]].reduction)
+			break;
+		c = i;
+	}
+	return c;
+}
+
+static bool is_reduction_op(OpKind k)
+{
+	return k == OP_CONV2D || k == OP_DENSE || k == OP_MATMUL || k == OP_MAXPOOL2D ||
+	       k == OP_AVGPOOL2D || k == OP_GLOBAL_AVGPOOL;
+}
+
+/* On the stage as it is now in Q (after whatever of its directives were accepted). */
+static void basic_stage(Def *D, const Prog *Q, int s, bool want_parallel)
+{
+	const Stage *st = &Q->stages[s];
+	int c = innermost_spatial(Q, st);
+	if (c < 0 || st->cache_at >= 0)
+		return;
+	bool has_par = false;
+	for (int i = 0; i < st->nloops; i++)
+		has_par |= Q->vars[st->loops[i]].kind == LOOP_PARALLEL;
+	if (want_parallel && !has_par)
+		for (int i = 0; i <= c; i++)
+			if (Q->vars[st->loops[i]].extent > 1) {
+				on_loop(D, s, SD_PARALLEL, Q->vars[st->loops[i]].name);
+				break;
+			}
+	on_loop(D, s, SD_CACHE_WRITE, Q->vars[st->loops[c]].name);
+}
+
+/* ---- trying directives on a scratch program ---- */
+
+/* Error messages of rejected trials go to /dev/null; ir_nerrors is restored. */
+typedef struct Quiet {
+	int fd, nerrors;
+} Quiet;
+
+static Quiet quiet_begin(void)
+{
+	fflush(stderr);
+	Quiet q = {dup(2), ir_nerrors};
+	int nul = open("/dev/null", O_WRONLY);
+	if (nul >= 0) {
+		dup2(nul, 2);
+		close(nul);
+	}
+	return q;
+}
+
+static void quiet_end(Quiet q)
+{
+	fflush(stderr);
+	if (q.fd >= 0) {
+		dup2(q.fd, 2);
+		close(q.fd);
+	}
+	ir_nerrors = q.nerrors;
+}
+
+/* A fresh lowering of P's graph with the layouts applied; NULL if they were rejected. */
+static Prog *scratch(const Prog *P, const Schedule *layouts)
+{
+	Prog *Q = ir_lower(P->g);
+	Quiet q = quiet_begin();
+	bool ok = Q && ir_sched_apply(Q, layouts);
+	quiet_end(q);
+	return ok ? Q : NULL;
+}
+
+/* Try D->loops[from..] on Q in order; the accepted ones go to S. */
+static void keep_accepted(Def *D, Prog *Q, int nvars0, int from, Schedule *S)
+{
+	for (int i = from; i < D->loops.n; i++) {
+		Quiet q = quiet_begin();
+		bool ok = ir_sched_loop_directive(Q, &D->loops.d[i], nvars0);
+		quiet_end(q);
+		if (ok)
+			ir_sched_add(S, &D->loops.d[i]);
+	}
+	D->loops.n = from;
+}
+
+/* ---- the whole schedule ---- */
+
+void ir_sched_default(const Prog *P, Schedule *S)
+{
+	if (!vec_width)
+		ir_sched_target("native");
+	const Graph *g = P->g;
+	Def D = {.P = P, .W = vec_width, .regs = vec_regs};
+	D.laid = ir_alloc((size_t)g->ntensors + 64);
+	/* activations first: the weights' layouts depend on what the convs read after propagation */
+	for (int op = 0; op < g->nops; op++)
+		if (g->ops[op].kind == OP_CONV2D && conv_vectorizable(g, &g->ops[op]))
+			conv_layouts(&D, op);
+	Prog *Q = scratch(P, &D.layouts);
+	if (!Q) {
+		D.layouts.n = 0;
+		memset(D.laid, 0, (size_t)g->ntensors);
+	}
+	for (int op = 0; op < g->nops; op++) {
+		const Op *o = &g->ops[op];
+		if (o->kind == OP_CONV2D && conv_vectorizable(g, o))
+			conv_weight_layout(&D, op);
+		else if (o->kind == OP_DENSE)
+			gemm_layouts(&D, op);
+	}
+	Q = scratch(P, &D.layouts);
+	if (!Q) { /* should not happen: every layout was checked against its tensor */
+		D.layouts.n = 0;
+		Q = scratch(P, &D.layouts);
+		if (!Q)
+			die("default schedule: the program does not take an empty schedule");
+	}
+	D.P = Q; /* stage ids: Q's (conversion stages may have moved them) */
+	for (int i = 0; i < D.layouts.n; i++)
+		ir_sched_add(S, &D.layouts.d[i]);
+	int nvars0 = Q->nvars;
+	bool *done = ir_alloc((size_t)Q->nstages + 1);
+	for (int s = 0; s < Q->nstages; s++) {
+		const Stage *st = &Q->stages[s];
+		const Op *o = &g->ops[st->op];
+		if (!has_init(Q, s) || st->at_stage >= 0 || done[s])
+			continue;
+		const Tensor *x = &g->tensors[o->args[0]];
+		if (o->kind == OP_CONV2D && conv_vectorizable(g, o) && D.W > 1)
+			conv_loops(&D, st->op, s);
+		else if ((o->kind == OP_DENSE || o->kind == OP_MATMUL) && D.W > 1)
+			gemm_loops(&D, st->op, s);
+		else if ((o->kind == OP_MAXPOOL2D || o->kind == OP_AVGPOOL2D ||
+		          o->kind == OP_GLOBAL_AVGPOOL) && !strcmp(st->name, "update") &&
+		         is_blocked(&D, x) && D.W > 1)
+			pool_loops(&D, st->op, s);
+		keep_accepted(&D, Q, nvars0, 0, S);
+		/* whatever did not take: the old rule on the stage as it now is */
+		basic_stage(&D, Q, s, is_reduction_op(o->kind));
+		keep_accepted(&D, Q, nvars0, 0, S);
+		done[s] = true;
+	}
+}

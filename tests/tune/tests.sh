@@ -1,0 +1,134 @@
+# tests/tune/tests.sh: the tuner's tests, sourced by tests/run.sh (test_tune), which provides
+# WEFT, TMP, selected, pass, fail and limited. Tiny model, a few trials each; only statuses and
+# the log's structure are checked, never times.
+
+TUNE_MODEL=tests/tune/tiny.weft
+
+# tune_run LOG ARGS...: weft tune on the tiny model with temp files under $TMP; output in tune.txt.
+tune_run() {
+	local log=$1
+	shift
+	TMPDIR=$TMP WEFT_TUNE_TIMEOUT=${WEFT_TUNE_TIMEOUT:-5} limited 120 "$WEFT" tune "$TUNE_MODEL" \
+		--log "$log" --jobs 2 "$@" >>"$TMP/tune.txt" 2>&1
+}
+
+# log_check LOG N: empty if LOG holds exactly N lines, each a whole record, no trial twice
+# (same workload, machine and schedule); else what is wrong.
+log_check() {
+	local log=$1 n=$2 lines bad dups
+	lines=$(wc -l <"$log")
+	bad=$(grep -cv '^{"workload": .*"predicted": [^,]*}$' "$log")
+	dups=$(sed 's/, "status".*//' "$log" | sort | uniq -d | wc -l)
+	[[ $lines -eq $n ]] || echo "the log has $lines lines, want $n"
+	[[ $bad -eq 0 ]] || echo "$bad lines are not whole records"
+	[[ $dups -eq 0 ]] || echo "$dups trials were measured twice"
+}
+
+# status_of LOG TRIAL: the status of trial number TRIAL.
+status_of() { grep "\"trial\": $2," "$1" | sed 's/.*"status": "\([a-z_]*\)".*/\1/'; }
+
+tune_tests() {
+	local log st why
+
+	if selected tune/injected-failures; then
+		log=$TMP/inject.log
+		: >"$TMP/tune.txt"
+		st=0
+		WEFT_TUNE_INJECT=crash:2,hang:3,wrong:4,compile:5 WEFT_TUNE_TIMEOUT=1 tune_run "$log" --trials 7 || st=$?
+		why=$(log_check "$log" 7)
+		local got
+		got="$(status_of "$log" 2) $(status_of "$log" 3) $(status_of "$log" 4) $(status_of "$log" 5) $(status_of "$log" 1)"
+		if [[ $st -ne 0 ]]; then
+			fail tune/injected-failures "weft tune exited $st" "$TMP/tune.txt" tail
+		elif [[ -n $why ]]; then
+			fail tune/injected-failures "$why" "$log"
+		elif [[ $got != "crash timeout wrong compile_error ok" ]]; then
+			fail tune/injected-failures "statuses of trials 2-5, 1: '$got', want 'crash timeout wrong compile_error ok'" "$TMP/tune.txt"
+		else
+			pass tune/injected-failures
+		fi
+	fi
+
+	if selected tune/resume-after-kill; then
+		log=$TMP/kill.log
+		: >"$TMP/tune.txt"
+		TMPDIR=$TMP WEFT_TUNE_TIMEOUT=5 "$WEFT" tune "$TUNE_MODEL" --log "$log" --jobs 2 --trials 10 >>"$TMP/tune.txt" 2>&1 &
+		local pid=$! i
+		for ((i = 0; i < 300; i++)); do # until two trials are in (at most 30 s)
+			[[ -f $log && $(wc -l <"$log") -ge 2 ]] && break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		local before
+		before=$(wc -l <"$log")
+		st=0
+		tune_run "$log" --trials 10 || st=$?
+		why=$(log_check "$log" 10)
+		if [[ $st -ne 0 ]]; then
+			fail tune/resume-after-kill "the second weft tune exited $st" "$TMP/tune.txt" tail
+		elif [[ -n $why ]]; then
+			fail tune/resume-after-kill "$why (killed after $before trials)" "$log"
+		elif ! grep -q "resuming" "$TMP/tune.txt"; then
+			fail tune/resume-after-kill "the second run did not say it resumed" "$TMP/tune.txt"
+		else
+			pass tune/resume-after-kill
+		fi
+	fi
+
+	if selected tune/corrupt-last-line; then
+		log=$TMP/corrupt.log
+		: >"$TMP/tune.txt"
+		tune_run "$log" --trials 3
+		printf '{"workload": "input x0 : f3' >>"$log" # a torn write: no newline
+		st=0
+		tune_run "$log" --trials 5 || st=$?
+		if [[ $st -ne 0 ]]; then
+			fail tune/corrupt-last-line "weft tune exited $st" "$TMP/tune.txt" tail
+		elif ! grep -q "corrupt.log:4: an incomplete last line (skipped)" "$TMP/tune.txt"; then
+			fail tune/corrupt-last-line "no warning about line 4" "$TMP/tune.txt"
+		elif [[ $(grep -c '^{"workload": .*}$' "$log") -ne 5 || $(wc -l <"$log") -ne 6 ]]; then
+			fail tune/corrupt-last-line "want 5 whole records and the torn line on its own" "$log"
+		elif ! "$WEFT" tune --report "$log" >"$TMP/report.txt" 2>&1 || ! grep -q "best schedule" "$TMP/report.txt"; then
+			fail tune/corrupt-last-line "weft tune --report failed" "$TMP/report.txt"
+		else
+			pass tune/corrupt-last-line
+		fi
+	fi
+
+	if selected tune/schedule-from-log; then
+		log=$TMP/sched.log
+		: >"$TMP/tune.txt"
+		tune_run "$log" --trials 6
+		grep 'ny = conv2d' "$log" >"$TMP/conv.log" # only the conv workload
+		st=0
+		limited 60 "$WEFT" verify "$TUNE_MODEL" --schedule "$TMP/conv.log" >"$TMP/v.txt" 2>&1 || st=$?
+		if [[ $st -ne 0 ]]; then
+			fail tune/schedule-from-log "weft verify --schedule LOG exited $st" "$TMP/v.txt"
+		elif ! grep -q "has no record for the workload of t2, t4, y" "$TMP/v.txt"; then
+			fail tune/schedule-from-log "no note naming the untuned ops" "$TMP/v.txt"
+		else
+			pass tune/schedule-from-log
+		fi
+	fi
+
+	if selected tune/other-target; then
+		log=$TMP/other.log
+		: >"$TMP/tune.txt"
+		tune_run "$log" --trials 2
+		sed 's/"cpu": "[^"]*"/"cpu": "Some Other CPU"/' "$log" >"$TMP/other2.log"
+		st=0
+		tune_run "$TMP/other2.log" --trials 1 --target scalar || st=$?
+		local st2=0
+		limited 60 "$WEFT" verify "$TUNE_MODEL" --schedule "$TMP/other2.log" >"$TMP/v.txt" 2>&1 || st2=$?
+		if [[ $st -ne 0 ]]; then
+			fail tune/other-target "weft tune exited $st" "$TMP/tune.txt" tail
+		elif ! grep -q "ignored 2 records of this model measured for another target or machine" "$TMP/tune.txt"; then
+			fail tune/other-target "weft tune did not say it ignored the records" "$TMP/tune.txt"
+		elif [[ $st2 -ne 0 ]] || ! grep -q "ignored 3 records" "$TMP/v.txt"; then
+			fail tune/other-target "weft verify --schedule did not ignore them (exit $st2)" "$TMP/v.txt"
+		else
+			pass tune/other-target
+		fi
+	fi
+}

@@ -1,0 +1,162 @@
+/* tests/unit/fold_test.c: unit tests of batchnorm folding (ir/fold.c).
+ *
+ * Parses small models from strings, loads pseudo-random weights, and checks that the folded
+ * graph's reference output equals the unfolded graph's within 1e-5 relative, that the
+ * batchnorms are gone where they may fold, and that the fold is skipped where it may not (the
+ * conv's result has another reader, or is a model output). Prints `ok NAME` or
+ * `FAIL NAME: details` per check and exits 1 if any failed.
+ * Build: cc -std=c11 -I. tests/unit/fold_test.c <weft objects but gen/main.o> -lm
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "ir/ir.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int nfailed;
+
+static void check(bool ok, const char *name, const char *detail)
+{
+	if (ok)
+		printf("ok %s\n", name);
+	else {
+		printf("FAIL %s: %s\n", name, detail);
+		nfailed++;
+	}
+}
+
+static Graph *load(const char *name, const char *text)
+{
+	Source *src = ir_alloc(sizeof *src);
+	src->path = name;
+	src->text = text;
+	src->len = strlen(text);
+	Graph *g = ir_parse(src);
+	if (!g || !ir_infer(g) || !ir_load_weights(g, NULL) || ir_nerrors) {
+		printf("FAIL %s: does not load\n", name);
+		exit(1);
+	}
+	return g;
+}
+
+static int count_ops(const Graph *g, OpKind k)
+{
+	int n = 0;
+	for (int i = 0; i < g->nops; i++)
+		n += g->ops[i].kind == k;
+	return n;
+}
+
+/* Reference outputs of g on deterministic inputs (malloc'd, output order). */
+static float **outputs(const Graph *g)
+{
+	const float **in = calloc((size_t)g->ninputs + 1, sizeof *in);
+	float **out = calloc((size_t)g->noutputs + 1, sizeof *out);
+	for (int i = 0; i < g->ninputs; i++) {
+		int64_t n = ir_numel(&g->tensors[g->inputs[i]]);
+		float *v = malloc((size_t)n * sizeof *v);
+		for (int64_t j = 0; j < n; j++)
+			v[j] = ir_random_value(7 + (uint64_t)i, (uint64_t)j);
+		in[i] = v;
+	}
+	for (int i = 0; i < g->noutputs; i++)
+		out[i] = malloc((size_t)ir_numel(&g->tensors[g->outputs[i]]) * sizeof(float));
+	ir_reference(g, in, out);
+	return out;
+}
+
+/* Fold a second copy of the model; the outputs must agree within 1e-5 relative. */
+static void same_result(const char *name, const char *text, int want_bn_left)
+{
+	Graph *a = load(name, text), *b = load(name, text);
+	int bn_before = count_ops(b, OP_BATCHNORM), nops = b->nops;
+	check(ir_fold(b), name, "ir_fold returned false");
+	char *why = ir_fmt("%d batchnorms left of %d (ops %d -> %d), want %d", count_ops(b, OP_BATCHNORM),
+		bn_before, nops, b->nops, want_bn_left);
+	check(count_ops(b, OP_BATCHNORM) == want_bn_left && b->nops == nops - (bn_before - want_bn_left),
+		ir_fmt("%s: batchnorms folded", name), why);
+	float **x = outputs(a), **y = outputs(b);
+	for (int i = 0; i < a->noutputs; i++) {
+		const Tensor *t = &a->tensors[a->outputs[i]];
+		const Tensor *u = &b->tensors[b->outputs[i]];
+		check(!strcmp(t->name, u->name), ir_fmt("%s: output %d keeps its name", name, i), u->name);
+		int64_t n = ir_numel(t), bad = -1;
+		double worst = 0;
+		for (int64_t j = 0; j < n; j++) {
+			double d = fabs((double)x[i][j] - y[i][j]), tol = 1e-5 * fmax(fabs(x[i][j]), 1e-2); /* floats near 0 */
+			if (d > tol && bad < 0)
+				bad = j;
+			worst = fmax(worst, d);
+		}
+		check(bad < 0, ir_fmt("%s: output %s matches", name, t->name),
+			bad < 0 ? "" : ir_fmt("element %lld: %g vs %g (max abs diff %g)", (long long)bad,
+				x[i][bad], y[i][bad], worst));
+	}
+}
+
+static const char conv_bn[] =
+	"model conv_bn\n"
+	"input  x : f32[2, 4, 7, 7]\n"
+	"param  w1 : f32[8, 4, 3, 3]\n"
+	"param  b1 : f32[8]\n"
+	"param  s1 : f32[8]\n"
+	"param  o1 : f32[8]\n"
+	"param  m1 : f32[8]\n"
+	"param  v1 : f32[8]\n"
+	"param  w2 : f32[8, 1, 3, 3]\n"
+	"param  s2 : f32[8]\n"
+	"param  o2 : f32[8]\n"
+	"param  m2 : f32[8]\n"
+	"param  v2 : f32[8]\n"
+	"c1 = conv2d(x, w1, b1, pad=1, stride=2)\n"
+	"n1 = batchnorm(c1, s1, o1, m1, v1, eps=1e-3)\n"
+	"r1 = relu(n1)\n"
+	"c2 = conv2d(r1, w2, pad=1, groups=8)\n"
+	"n2 = batchnorm(c2, s2, o2, m2, v2)\n"
+	"y = relu6(n2)\n"
+	"output y\n"
+	"output n1\n";
+
+/* c1 is also read by the add: its batchnorm stays; c2 is a model output: its batchnorm stays. */
+static const char no_fold[] =
+	"model no_fold\n"
+	"input  x : f32[1, 4, 5, 5]\n"
+	"param  w1 : f32[4, 4, 3, 3]\n"
+	"param  s1 : f32[4]\n"
+	"param  o1 : f32[4]\n"
+	"param  m1 : f32[4]\n"
+	"param  v1 : f32[4]\n"
+	"c1 = conv2d(x, w1, pad=1)\n"
+	"n1 = batchnorm(c1, s1, o1, m1, v1)\n"
+	"y = add(n1, c1)\n"
+	"c2 = conv2d(y, w1, pad=1)\n"
+	"n2 = batchnorm(c2, s1, o1, m1, v1)\n"
+	"output n2\n"
+	"output c2\n";
+
+/* the same weights shared by two folded convs: each gets its own folded copy */
+static const char shared[] =
+	"model shared\n"
+	"input  x : f32[1, 4, 5, 5]\n"
+	"param  w : f32[4, 4, 1, 1]\n"
+	"param  b : f32[4]\n"
+	"param  s1 : f32[4]\n"
+	"param  o1 : f32[4]\n"
+	"param  m1 : f32[4]\n"
+	"param  v1 : f32[4]\n"
+	"param  s2 : f32[4]\n"
+	"c1 = conv2d(x, w, b)\n"
+	"n1 = batchnorm(c1, s1, o1, m1, v1)\n"
+	"c2 = conv2d(n1, w, b)\n"
+	"n2 = batchnorm(c2, s2, o1, m1, v1)\n"
+	"y = add(n2, n1)\n"
+	"output y\n";
+
+int main(void)
+{
+	same_result("conv_bn", conv_bn, 0);
+	same_result("no_fold", no_fold, 2);
+	same_result("shared", shared, 0);
+	return nfailed ? 1 : 0;
+}

@@ -1,0 +1,346 @@
+/* tune/measure.c: building, checking and timing candidates (a task's one-op model + a schedule).
+ *
+ * A task's directory holds its pseudo-random inputs, the reference interpreter's outputs for
+ * them and (for big params) the logical weights, written once (tune_bench_init). A batch of
+ * candidates is built in parallel, each by a forked child in its own subdirectory (so a weft
+ * bug or a rejected schedule costs only that candidate): lower, apply the schedule, plan,
+ * generate task.c with a timing harness, compile with $CC and the recorded flags under a
+ * timeout. The built programs then run one at a time, each under a timeout: the harness fills
+ * outputs and workspace with NaN, runs once and compares every output with the reference
+ * (weft's tolerance) before timing anything; then a warm-up, then repeats (batched so that a
+ * sample lasts about a millisecond) until at least 100 ms and 3 samples; it prints the median.
+ * Test hook: a candidate's inject field (crash, hang, wrong, compile) makes its harness crash,
+ * spin, perturb an output or fail to compile.
+ */
+#include "tune.h"
+#include "../gen/gen.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum {
+	BIG_PARAMS = 1 << 14, /* floats of params above which they are filled at run time */
+	EXIT_BUILT = 0,
+	EXIT_INVALID = 20,
+	EXIT_CC_ERROR = 21,
+	EXIT_CC_TIMEOUT = 22,
+	EXIT_WRONG = 3,
+};
+
+static const char *target_flags(const char *target)
+{
+	static const char *const table[][2] = {
+		{"native", "-march=native"},
+		{"avx512", "-mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma"},
+		{"avx2", "-mavx2 -mfma"},
+		{"sse", "-msse4.2"},
+		{"scalar", ""},
+	};
+	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+		if (!strcmp(table[i][0], target))
+			return table[i][1];
+	return NULL;
+}
+
+bool tune_machine(const char *target, TuneMachine *m)
+{
+	const char *tf = target_flags(target);
+	if (!tf) {
+		error_plain("tune: target %s cannot run on this machine; tune on the target itself", target);
+		return false;
+	}
+	const char *extra = getenv("WEFT_CFLAGS");
+	m->target = target;
+	m->flags = ir_fmt("-O2 -std=c99%s%s%s%s", *tf ? " " : "", tf, extra && *extra ? " " : "",
+	                  extra ? extra : "");
+	m->cc = tune_cc_version();
+	m->cpu = tune_cpu_model();
+	return true;
+}
+
+/* The generator's target: native (resolved by the generator) or one with a template table. */
+static const char *gen_target(const char *target)
+{
+	const char *path = ir_fmt("%s/%s.tpl", gen_template_dir(), target);
+	return !strcmp(target, "native") || access(path, R_OK) == 0 ? target : "scalar";
+}
+
+static bool write_raw(const char *path, const float *v, int64_t n)
+{
+	FILE *f = fopen(path, "wb");
+	bool ok = f && fwrite(v, sizeof(float), (size_t)n, f) == (size_t)n;
+	if (f)
+		ok &= fclose(f) == 0;
+	if (!ok)
+		error_plain("cannot write %s: %s", path, strerror(errno));
+	return ok;
+}
+
+/* Load weights without the note about pseudo-random values (a task has no blob). */
+static bool quiet_weights(Graph *g)
+{
+	fflush(stderr);
+	int saved = dup(2);
+	FILE *f = freopen("/dev/null", "w", stderr);
+	(void)f;
+	bool ok = ir_load_weights(g, NULL);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	return ok;
+}
+
+bool tune_bench_init(TuneBench *b, const char *key, const char *dir, const TuneMachine *m)
+{
+	Graph *g = tune_task_graph(key);
+	if (!g || !quiet_weights(g))
+		die("tune: the workload of a model op does not build:\n%s", key);
+	*b = (TuneBench){.key = key, .dir = dir, .m = m, .runtime_params = g->nweights > BIG_PARAMS,
+	                 .compile_timeout = 120, .run_timeout = 10};
+	const char *t = getenv("WEFT_TUNE_TIMEOUT");
+	if (t && atof(t) > 0)
+		b->run_timeout = atof(t);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		error_plain("cannot make %s: %s", dir, strerror(errno));
+		return false;
+	}
+	float **in = gen_random_inputs(g, 1);
+	float **want = gen_reference_outputs(g, (const float *const *)in);
+	bool ok = true;
+	for (int i = 0; i < g->ninputs && ok; i++)
+		ok = write_raw(ir_fmt("%s/in%d.bin", dir, i), in[i], ir_numel(&g->tensors[g->inputs[i]]));
+	for (int i = 0; i < g->noutputs && ok; i++)
+		ok = write_raw(ir_fmt("%s/want%d.bin", dir, i), want[i], ir_numel(&g->tensors[g->outputs[i]]));
+	if (ok && b->runtime_params)
+		ok = write_raw(ir_fmt("%s/weights.bin", dir), g->weights, g->nweights);
+	return ok;
+}
+
+/* ---- the timing harness ---- */
+
+static const char harness_head[] =
+	"#define _POSIX_C_SOURCE 200809L\n"
+	"#include <math.h>\n#include <signal.h>\n#include <stdint.h>\n#include <stdio.h>\n"
+	"#include <stdlib.h>\n#include <string.h>\n#include <time.h>\n"
+	"#include \"task.h\"\n"
+	"#ifdef WEFT_TUNE_INJECT_COMPILE\n#error \"injected compile error (WEFT_TUNE_INJECT)\"\n#endif\n"
+	"static double weft_now(void)\n{\n\tstruct timespec ts;\n\tclock_gettime(CLOCK_MONOTONIC, &ts);\n"
+	"\treturn (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;\n}\n"
+	"static float *weft_load(const char *dir, const char *name, size_t n)\n{\n"
+	"\tchar path[4096];\n\tsnprintf(path, sizeof path, \"%s/%s\", dir, name);\n"
+	"\tFILE *f = fopen(path, \"rb\");\n\tfloat *v = malloc(n * sizeof(float) + 4);\n"
+	"\tif (!f || !v || fread(v, sizeof(float), n, f) != n) {\n"
+	"\t\tfprintf(stderr, \"harness: cannot read %s\\n\", path);\n\t\texit(2);\n\t}\n"
+	"\tfclose(f);\n\treturn v;\n}\n"
+	"static int weft_cmp(const void *a, const void *b)\n{\n"
+	"\tdouble x = *(const double *)a, y = *(const double *)b;\n\treturn (x > y) - (x < y);\n}\n";
+
+static void emit_harness(const Graph *g, bool runtime_params, Buf *b)
+{
+	int nin = g->ninputs, nout = g->noutputs;
+	buf_puts(b, harness_head);
+	emitf(b, "int main(int argc, char **argv)\n{\n\tconst char *dir = argv[1];\n"
+	         "\tconst char *mode = argc > 2 ? argv[2] : \"\";\n\tchar name[64];\n");
+	emitf(b, "\tfloat *in[%d], *want[%d], *out[%d];\n", nin + 1, nout + 1, nout + 1);
+	for (int i = 0; i < nin; i++)
+		emitf(b, "\tin[%d] = weft_load(dir, \"in%d.bin\", %lld);\n", i, i,
+		      (long long)ir_numel(&g->tensors[g->inputs[i]]));
+	for (int i = 0; i < nout; i++) {
+		long long n = (long long)ir_numel(&g->tensors[g->outputs[i]]);
+		emitf(b, "\twant[%d] = weft_load(dir, \"want%d.bin\", %lld);\n", i, i, n);
+		emitf(b, "\tout[%d] = malloc(%lld * sizeof(float) + 4);\n", i, n);
+		emitf(b, "\tfor (long i = 0; i < %lld; i++)\n\t\tout[%d][i] = NAN;\n", n, i);
+	}
+	emitf(b, "\t(void)name;\n\tunsigned char *raw = malloc((size_t)TASK_WORKSPACE_BYTES + 64);\n"
+	         "\tmemset(raw, 0xff, (size_t)TASK_WORKSPACE_BYTES + 64); /* NaN: no stale values */\n"
+	         "\tvoid *ws = raw + (64 - (uintptr_t)raw %% 64) %% 64;\n");
+	if (runtime_params)
+		emitf(b, "\ttask_init_params(weft_load(dir, \"weights.bin\", %lld));\n", (long long)g->nweights);
+	emitf(b, "\tif (!strcmp(mode, \"crash\"))\n\t\traise(SIGSEGV);\n"
+	         "\tif (!strcmp(mode, \"hang\"))\n\t\tfor (volatile int z = 0;; z++)\n\t\t\t;\n");
+	char *call = "task_run(";
+	for (int i = 0; i < nin; i++)
+		call = ir_fmt("%sin[%d], ", call, i);
+	for (int i = 0; i < nout; i++)
+		call = ir_fmt("%sout[%d], ", call, i);
+	call = ir_fmt("%sws)", call);
+	emitf(b, "\tint rc = %s;\n\tif (rc != 0) {\n\t\tprintf(\"error task_run returned %%d\\n\", rc);\n"
+	         "\t\treturn 4;\n\t}\n", call);
+	emitf(b, "\tif (!strcmp(mode, \"wrong\"))\n\t\tout[0][0] += 1.0f;\n");
+	for (int i = 0; i < nout; i++) {
+		long long n = (long long)ir_numel(&g->tensors[g->outputs[i]]);
+		emitf(b, "\tfor (long i = 0; i < %lld; i++) {\n\t\tdouble gv = out[%d][i], wv = want[%d][i];\n"
+		         "\t\tif (!(fabs(gv - wv) <= 1e-4 + 1e-4 * fabs(wv)) && !(isnan(gv) && isnan(wv))) {\n"
+		         "\t\t\tprintf(\"wrong y[%%ld]: got %%.9g, want %%.9g\\n\", i, gv, wv);\n"
+		         "\t\t\treturn %d;\n\t\t}\n\t}\n", n, i, i, EXIT_WRONG);
+	}
+	emitf(b, "\tdouble t0 = weft_now();\n\t%s;\n\tdouble t1 = weft_now() - t0;\n", call);
+	emitf(b, "\tlong batch = t1 < 1e-3 ? (long)(1e-3 / (t1 + 1e-9)) + 1 : 1;\n"
+	         "\tstatic double samples[1000];\n\tint n = 0;\n\tdouble total = 0;\n"
+	         "\twhile ((n < 3 || total < 0.1) && n < 1000) {\n\t\tdouble s = weft_now();\n"
+	         "\t\tfor (long k = 0; k < batch; k++)\n\t\t\t%s;\n"
+	         "\t\tdouble d = weft_now() - s;\n\t\ttotal += d;\n\t\tsamples[n++] = d / (double)batch;\n\t}\n"
+	         "\tqsort(samples, (size_t)n, sizeof samples[0], weft_cmp);\n"
+	         "\tdouble med = n %% 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);\n"
+	         "\tprintf(\"ok %%.1f %%d %%ld\\n\", med * 1e9, n, batch);\n\treturn 0;\n}\n", call);
+}
+
+/* ---- building one candidate (in a forked child) ---- */
+
+static _Noreturn void build_child(const TuneBench *b, TuneCand *c, const char *cdir)
+{
+	const char *log = ir_fmt("%s/build.log", cdir);
+	if (!freopen(log, "w", stderr))
+		_exit(EXIT_INVALID);
+	Graph *g = tune_task_graph(b->key);
+	Schedule S = {0};
+	if (!g || !ir_load_weights(g, NULL))
+		_exit(EXIT_INVALID);
+	Prog *P = ir_lower(g);
+	if (!P || !tune_parse_sched(g, c->sched, &S, false) || !ir_sched_apply(P, &S) || ir_nerrors)
+		_exit(EXIT_INVALID);
+	ir_plan_prog(P);
+	GenOptions go = {.target = gen_target(b->m->target), .runtime_params = b->runtime_params};
+	Buf h = {0}, cc = {0}, hc = {0};
+	gen_model(g, P, &go, &h, &cc);
+	if (ir_nerrors)
+		_exit(EXIT_INVALID);
+	emit_harness(g, b->runtime_params, &hc);
+	const char *names[] = {"task.h", "task.c", "harness.c"};
+	const Buf *bufs[] = {&h, &cc, &hc};
+	if (!gen_write_files(cdir, 3, names, bufs))
+		_exit(EXIT_INVALID);
+	int n, cap;
+	char **argv = gen_cc_argv(ir_fmt("-O2 -std=c99 %s", target_flags(b->m->target)), &n, &cap);
+	const char *rest[] = {"-I", cdir, "-o", ir_fmt("%s/prog", cdir), ir_fmt("%s/task.c", cdir),
+	                      ir_fmt("%s/harness.c", cdir), "-lm",
+	                      c->inject && !strcmp(c->inject, "compile") ? "-DWEFT_TUNE_INJECT_COMPILE" : NULL};
+	for (size_t i = 0; i < sizeof rest / sizeof rest[0] && rest[i]; i++) {
+		if (n + 2 >= cap)
+			argv = ir_xrealloc(argv, sizeof(char *) * (size_t)(cap *= 2));
+		argv[n++] = (char *)rest[i];
+	}
+	argv[n] = NULL;
+	int rc = tune_run_log(argv, b->compile_timeout, ir_fmt("%s/cc.log", cdir));
+	fflush(NULL);
+	_exit(rc == 0 ? EXIT_BUILT : tune_timed_out ? EXIT_CC_TIMEOUT : EXIT_CC_ERROR);
+}
+
+/* The first line of a file (for details), or "". */
+static char *first_line(const char *path, const char *prefer)
+{
+	char *data;
+	size_t len;
+	if (!ir_read_file(path, &data, &len))
+		return "";
+	char *s = prefer ? strstr(data, prefer) : NULL;
+	if (!s)
+		s = data;
+	char *nl = strchr(s, '\n');
+	char *r = ir_strndup(s, nl ? (size_t)(nl - s) : strlen(s));
+	free(data);
+	return r;
+}
+
+static void built(TuneCand *c, const char *cdir, int status)
+{
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_BUILT) {
+		c->status = NULL; /* to be run */
+		return;
+	}
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	if (code == EXIT_CC_ERROR) {
+		c->status = "compile_error";
+		c->detail = first_line(ir_fmt("%s/cc.log", cdir), "error");
+	} else if (code == EXIT_CC_TIMEOUT) {
+		c->status = "compile_timeout";
+	} else {
+		c->status = "invalid";
+		c->detail = WIFSIGNALED(status) ? ir_fmt("weft crashed (signal %d)", WTERMSIG(status))
+		                                : first_line(ir_fmt("%s/build.log", cdir), "error");
+	}
+}
+
+/* Build every candidate of the batch, jobs at a time. */
+static void build_all(const TuneBench *b, TuneCand *c, int n, int jobs, char **cdir)
+{
+	pid_t *pid = ir_alloc(sizeof(pid_t) * (size_t)(n + 1));
+	int running = 0;
+	for (int k = 0; k < n || running > 0;) {
+		if (k < n && running < jobs) {
+			cdir[k] = ir_fmt("%s/c%d", b->dir, k);
+			mkdir(cdir[k], 0700);
+			fflush(NULL);
+			pid[k] = fork();
+			if (pid[k] == 0)
+				build_child(b, &c[k], cdir[k]);
+			if (pid[k] < 0) {
+				c[k].status = "invalid";
+				c[k].detail = ir_fmt("cannot fork: %s", strerror(errno));
+				pid[k] = 0;
+			} else {
+				running++;
+			}
+			k++;
+			continue;
+		}
+		int status;
+		pid_t done = wait(&status);
+		if (done < 0) {
+			if (errno == EINTR)
+				continue;
+			die("tune: wait: %s", strerror(errno));
+		}
+		for (int j = 0; j < k; j++)
+			if (pid[j] == done) {
+				pid[j] = 0;
+				running--;
+				built(&c[j], cdir[j], status);
+			}
+	}
+}
+
+static void tune_measure_one(const TuneBench *b, TuneCand *c, const char *cdir)
+{
+	const char *mode = c->inject && strcmp(c->inject, "compile") != 0 ? c->inject : "";
+	char *argv[] = {ir_fmt("%s/prog", cdir), (char *)b->dir, (char *)mode, NULL};
+	const char *out = ir_fmt("%s/run.log", cdir);
+	int rc = tune_run_log(argv, b->run_timeout, out);
+	char *line = first_line(out, NULL);
+	if (rc == 0 && !strncmp(line, "ok ", 3)) {
+		c->status = "ok";
+		c->median_ns = atof(line + 3);
+	} else if (rc == EXIT_WRONG) {
+		c->status = "wrong";
+		c->detail = line;
+	} else if (tune_timed_out) {
+		c->status = "timeout";
+		c->detail = ir_fmt("over %g s", b->run_timeout);
+	} else if (rc > 128) {
+		c->status = "crash";
+		c->detail = ir_fmt("signal %d", rc - 128);
+	} else {
+		c->status = "run_error";
+		c->detail = ir_fmt("exit %d: %s", rc, line);
+	}
+}
+
+void tune_measure(const TuneBench *b, TuneCand *c, int n, int jobs,
+                  void (*done)(void *ctx, TuneCand *c), void *ctx)
+{
+	char **cdir = ir_alloc(sizeof(char *) * (size_t)(n + 1));
+	for (int k = 0; k < n; k++)
+		c[k].status = NULL, c[k].detail = "", c[k].median_ns = 0;
+	build_all(b, c, n, jobs < 1 ? 1 : jobs, cdir);
+	for (int k = 0; k < n; k++) {
+		if (!c[k].status)
+			tune_measure_one(b, &c[k], cdir[k]);
+		done(ctx, &c[k]);
+		tune_remove_tmpdir(cdir[k]);
+	}
+}
