@@ -594,9 +594,15 @@ static void body_cache(Emit *E, const void *arg)
 	const Stage *s = E->s;
 	int64_t n;
 	acc_index(E, &n);
-	/* An unrolled cache loop repeats this body in one scope: each copy gets its own. */
+	/* Unless the cache loop prints a real `for { }`, this body shares its scope with whatever
+	   repeats it (the cache loop unrolled, or an unrolled loop outside a cache loop of extent 1,
+	   which prints no `for`): each copy of the accumulators gets a scope of its own. */
 	const Var *cv = var_of(E, loop_var(E, s->cache_at));
-	bool scope = cv->extent > 1 && E->bound[loop_var(E, s->cache_at)];
+	bool unrolled_outside = false;
+	for (int l = 0; l < s->cache_at; l++)
+		if (var_of(E, loop_var(E, l))->extent > 1 && E->bound[loop_var(E, l)])
+			unrolled_outside = true;
+	bool scope = cv->extent > 1 ? E->bound[loop_var(E, s->cache_at)] : unrolled_outside;
 	if (scope) {
 		gen_line(E->G, "{");
 		E->G->ind++;

@@ -1,21 +1,28 @@
 /* ir/defaults.c: the schedule used without a schedule file, a rule reading the shapes and the
  * target (vector width W, vector registers).
  *
- * Register-blocked micro-kernels are written as schedules (see examples/conv16c.sched):
- *  - conv2d, groups 1 (3x3, 1x1 alike) and depthwise (groups == C == K): the conv's result, when
- *    an intermediate, in NCHW[Wc] (so the next conv and the ops between read it blocked); its
- *    weights with W output channels innermost (OIHW[Wo], or OIHW[Wi][Wo] when the input is
- *    blocked and C % W == 0, with c split by W as well); k split by W, ow by a register block
- *    RB; the reduction (c, r, s) inside the spatial block loops, the RB x W block innermost,
- *    kept in registers by cache_write (bias is the accumulators' initial value), ow_i unrolled,
- *    k_i vectorized; the outermost spatial loop with enough iterations parallel;
- *  - dense and matmul: n split by W (dense weights packed [N/W][K][W]), m blocked by RB rows,
- *    k inside, cache_write, m_i unrolled, n_i vectorized;
+ * Register-blocked micro-kernels are written as schedules (see examples/conv16c.sched). A block
+ * is nv vectors of W output channels (columns) by rb output pixels (rows), nv * rb accumulators
+ * in registers across the whole reduction; pick_block maximises the FMAs per load,
+ * nv*rb / (nv+rb), within regs - 4 accumulators (avx512: 4 x 7; avx2: 3 x 4).
+ *  - conv2d, groups 1 (3x3, 1x1 alike) and depthwise (groups == C == K): the result, when an
+ *    intermediate whose epilogue chain does not end in a model output or meet a logical model
+ *    input (blocking_pays), in NCHW[Wc], so the next conv and the ops between read it blocked;
+ *    the weights with the block's nv*W output channels innermost ([K/f][C][R][S][f], or
+ *    [K/f][C/W][R][S][Wi][f] with c split by W too when the input is blocked); k split by
+ *    nv*W then W, ow by rb; the reduction (c, r, s) inside the pixel block, the block innermost
+ *    (ow_i, k_i_o unrolled, k_i_i vectorized), kept in registers by cache_write (the bias is
+ *    the accumulators' initial value); the channel-block loop inside the pixel block when the
+ *    weights fit in L2 (each input pixel read once), else outermost; parallel on the first of
+ *    n, k_o, oh with enough iterations;
+ *  - dense and matmul: the same with n for k and m for ow (dense weights packed [N/f][K][f]),
+ *    column blocks outside row blocks (a K x f panel stays in cache), k inside;
  *  - pools on a blocked input: channels split by W and vectorized;
  *  - the pointwise ops right after a conv/dense/matmul (relu, relu6, a residual add, ...) are
  *    computed at the producer's cache_write loop: epilogues on the accumulators;
- *  - every other update stage with an init: the old rule (cache_write at the innermost spatial
- *    loop, parallel on the outermost spatial loop of a reduction op).
+ *  - every other update stage with an init, and every stage on the scalar target: the old rule
+ *    (cache_write at the innermost spatial loop, parallel on the outermost spatial loop of a
+ *    reduction op).
  * The rule never guesses legality: the layouts are applied to a scratch lowering of the graph
  * and each loop directive is tried there in order (ir_sched_loop_directive, quietly); only the
  * directives accepted are kept, so the schedule is legal by construction and ir_sched_apply on
@@ -248,7 +255,7 @@ static Block pick_block(const Def *D, int64_t nvec, int64_t n)
 			double use = (double)n / (double)(steps * rb);
 			double score = (double)(nv * rb) / (double)(nv + rb) * use;
 			if (n % rb)
-				score *= 0.8; /* guards inside the unrolled block cost */
+				score *= 0.75; /* guards inside the unrolled block cost: exact wins near ties */
 			if (score > best_score + 1e-9) {
 				best_score = score;
 				best = (Block){nv, rb, n % rb ? TAIL_GUARD : TAIL_EXACT};
@@ -303,13 +310,38 @@ static Block conv_block(const Def *D, const Op *o)
 	return pick_block(D, K / D->W, OW);
 }
 
+/* Is a blocked result worth it? Not when the epilogue chain (the pointwise ops right after,
+   each reading the previous result) ends in a model output, which is logical anyway, or meets
+   an operand that is logical for good (a model input or param of the same shape): that
+   operand would be converted, and a conversion cannot join the epilogue. */
+static bool blocking_pays(const Graph *g, int op)
+{
+	int t = g->ops[op].out;
+	for (int i = op + 1; i < g->nops && pointwise(g->ops[i].kind); i++) {
+		const Op *c = &g->ops[i];
+		bool reads = false;
+		for (int a = 0; a < c->nargs; a++)
+			reads |= c->args[a] == t;
+		if (!reads)
+			break;
+		for (int a = 0; a < c->nargs; a++) {
+			const Tensor *x = &g->tensors[c->args[a]];
+			if (c->args[a] != t && x->kind != TENSOR_VALUE && x->rank == 4 &&
+			    !memcmp(x->dims, g->tensors[t].dims, sizeof x->dims[0] * 4))
+				return false;
+		}
+		t = c->out;
+	}
+	return g->tensors[t].output_index < 0;
+}
+
 static void conv_layouts(Def *D, int op)
 {
 	const Graph *g = D->P->g;
 	const Op *o = &g->ops[op];
 	const Tensor *y = &g->tensors[o->out];
 	int64_t K = y->dims[1];
-	if (D->W > 1 && K % D->W == 0)
+	if (D->W > 1 && K % D->W == 0 && blocking_pays(g, op))
 		blocked_layout(D, o->out);
 }
 
@@ -665,4 +697,6 @@ void ir_sched_default(const Prog *P, Schedule *S)
 		keep_accepted(&D, Q, nvars0, 0, S);
 		done[s] = true;
 	}
+	free(D.layouts.d);
+	free(D.loops.d);
 }

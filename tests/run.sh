@@ -313,9 +313,10 @@ stage_code() {
 
 test_schedules() {
 	local s m name st out
-	for s in examples/*.sched; do
+	for s in examples/*.sched tests/schedules/*.sched; do
 		[[ -e $s ]] || continue
 		m=${s%.sched}.weft
+		[[ $s == tests/* ]] && m=$(sed -n 's/^# model: //p' "$s")
 		name=sched/$(basename "$s" .sched)
 		selected "$name" || continue
 		st=0

@@ -63,7 +63,17 @@ static float **outputs(const Graph *g)
 	for (int i = 0; i < g->noutputs; i++)
 		out[i] = malloc((size_t)ir_numel(&g->tensors[g->outputs[i]]) * sizeof(float));
 	ir_reference(g, in, out);
+	for (int i = 0; i < g->ninputs; i++)
+		free((void *)in[i]);
+	free(in);
 	return out;
+}
+
+static void free_outputs(float **out, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(out[i]);
+	free(out);
 }
 
 /* Fold a second copy of the model; the outputs must agree within 1e-5 relative. */
@@ -93,6 +103,8 @@ static void same_result(const char *name, const char *text, int want_bn_left)
 			bad < 0 ? "" : ir_fmt("element %lld: %g vs %g (max abs diff %g)", (long long)bad,
 				x[i][bad], y[i][bad], worst));
 	}
+	free_outputs(x, a->noutputs);
+	free_outputs(y, b->noutputs);
 }
 
 static const char conv_bn[] =
