@@ -358,5 +358,8 @@ const char *tune_cc_version(void)
 		tune_remove_tmpdir(dir);
 		free(dir);
 	}
+	for (int i = 0; i < n - 1; i++) /* the compiler's words; "--version" is not ours to free */
+		free(argv[i]);
+	free(argv);
 	return ver;
 }

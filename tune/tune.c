@@ -521,6 +521,7 @@ int tune_main(int argc, char **argv)
 			break;
 	}
 	remove_work_dir();
+	free(dir);
 	fprintf(stderr, "tune: done: %d trials in %s\n", T.done, T.log);
 	return 0;
 }
