@@ -71,17 +71,6 @@ static Graph *load_graph(const FuzzOptions *fo)
 	return g;
 }
 
-static bool write_raw(const char *path, const float *v, int64_t n)
-{
-	FILE *f = fopen(path, "wb");
-	bool ok = f && fwrite(v, sizeof(float), (size_t)n, f) == (size_t)n;
-	if (f)
-		ok &= fclose(f) == 0;
-	if (!ok)
-		error_plain("cannot write %s: %s", path, strerror(errno));
-	return ok;
-}
-
 /* ---- 2. generating the variants, each in a child ---- */
 
 /* In the child: everything for variant k; the exit status says how far it got. */
@@ -484,11 +473,11 @@ int gen_fuzz(const FuzzOptions *fo)
 	float **want = gen_reference_outputs(g, (const float *const *)in);
 	bool ok = true;
 	for (int i = 0; i < g->ninputs && ok; i++)
-		ok = write_raw(ir_fmt("%s/in%d.bin", F.dir, i), in[i], ir_numel(&g->tensors[g->inputs[i]]));
+		ok = gen_write_host_floats(ir_fmt("%s/in%d.bin", F.dir, i), in[i], ir_numel(&g->tensors[g->inputs[i]]));
 	for (int i = 0; i < g->noutputs && ok; i++)
-		ok = write_raw(ir_fmt("%s/want%d.bin", F.dir, i), want[i], ir_numel(&g->tensors[g->outputs[i]]));
+		ok = gen_write_host_floats(ir_fmt("%s/want%d.bin", F.dir, i), want[i], ir_numel(&g->tensors[g->outputs[i]]));
 	if (ok && F.big)
-		ok = write_raw(ir_fmt("%s/weights.bin", F.dir), g->weights, g->nweights);
+		ok = gen_write_host_floats(ir_fmt("%s/weights.bin", F.dir), g->weights, g->nweights);
 	if (!ok) {
 		gen_finish_tmpdir();
 		return 1;

@@ -108,6 +108,9 @@ void gen_harness(const Graph *g, Buf *c);
 void gen_write_le_floats(unsigned char *dst, const float *src, int64_t n);
 float *gen_read_f32_file(const char *path, int64_t n, const char *what); /* exactly n, or NULL */
 bool gen_write_f32_file(const char *path, const float *v, int64_t n);
+/* The same in this machine's byte order, for the harnesses weft itself builds and runs here
+   (weft fuzz, weft tune), which read them with fread. */
+bool gen_write_host_floats(const char *path, const float *v, int64_t n);
 /* Write n files at once (each to a temporary name, then all renamed), so that an error leaves
    none; what[i] names file i in messages ("--out y"). */
 bool gen_publish_outputs(int n, const char *const *what, const char *const *paths,

@@ -81,6 +81,14 @@ bool gen_write_f32_file(const char *path, const float *v, int64_t n)
 	return ok;
 }
 
+bool gen_write_host_floats(const char *path, const float *v, int64_t n)
+{
+	bool ok = write_whole_file(path, v, (size_t)n * sizeof *v);
+	if (!ok)
+		error_plain("cannot write %s: %s", path, strerror(errno));
+	return ok;
+}
+
 bool gen_publish_outputs(int n, const char *const *what, const char *const *paths,
                          float *const *data, const int64_t *numel)
 {

@@ -70,17 +70,6 @@ static const char *gen_target(const char *target)
 	return !strcmp(target, "native") || access(path, R_OK) == 0 ? target : "scalar";
 }
 
-static bool write_raw(const char *path, const float *v, int64_t n)
-{
-	FILE *f = fopen(path, "wb");
-	bool ok = f && fwrite(v, sizeof(float), (size_t)n, f) == (size_t)n;
-	if (f)
-		ok &= fclose(f) == 0;
-	if (!ok)
-		error_plain("cannot write %s: %s", path, strerror(errno));
-	return ok;
-}
-
 /* Load weights without the note about pseudo-random values (a task has no blob). */
 static bool quiet_weights(Graph *g)
 {
@@ -113,11 +102,11 @@ bool tune_bench_init(TuneBench *b, const char *key, const char *dir, const TuneM
 	float **want = gen_reference_outputs(g, (const float *const *)in);
 	bool ok = true;
 	for (int i = 0; i < g->ninputs && ok; i++)
-		ok = write_raw(ir_fmt("%s/in%d.bin", dir, i), in[i], ir_numel(&g->tensors[g->inputs[i]]));
+		ok = gen_write_host_floats(ir_fmt("%s/in%d.bin", dir, i), in[i], ir_numel(&g->tensors[g->inputs[i]]));
 	for (int i = 0; i < g->noutputs && ok; i++)
-		ok = write_raw(ir_fmt("%s/want%d.bin", dir, i), want[i], ir_numel(&g->tensors[g->outputs[i]]));
+		ok = gen_write_host_floats(ir_fmt("%s/want%d.bin", dir, i), want[i], ir_numel(&g->tensors[g->outputs[i]]));
 	if (ok && b->runtime_params)
-		ok = write_raw(ir_fmt("%s/weights.bin", dir), g->weights, g->nweights);
+		ok = gen_write_host_floats(ir_fmt("%s/weights.bin", dir), g->weights, g->nweights);
 	return ok;
 }
 
