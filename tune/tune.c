@@ -492,6 +492,7 @@ int tune_main(int argc, char **argv)
 		return EXIT_USER;
 	if (!tune_machine(T.target, &T.m))
 		return EXIT_USER;
+	ir_sched_target(T.target); /* the default rule reads the target's vector width */
 	int nt;
 	TuneTask *tasks = tune_tasks(g, &nt);
 	T.ts = ir_alloc(sizeof(TaskState) * (size_t)(nt + 1));
@@ -689,6 +690,7 @@ bool tune_log_schedule(const Prog *P, const char *path, const char *target, Sche
 		}
 	/* the default rule for the rest: nothing on a tuned op's stages or tensors */
 	Schedule D = {0}, rest = {0};
+	ir_sched_target(target);
 	ir_sched_default(P, &D);
 	for (int i = 0; i < D.n; i++) {
 		const Directive *d = &D.d[i];
