@@ -250,6 +250,11 @@ static bool try_split(R *r, int si, int pos, int64_t f, Tail tail)
 	   iterations would store to the next block's elements (sched.c rejects that) */
 	if (tail == TAIL_PAD && (L.red || r->no_pad[si] || L.var >= r->P->nvars))
 		return false;
+	/* ... and only while every loop of the stage is as lowered: after a fuse, one loop indexes
+	   two dimensions, and sched.c cannot then prove that the tail stores no element twice */
+	for (int k = 0; tail == TAIL_PAD && k < s->n; k++)
+		if (s->l[k].var >= r->P->nvars)
+			return false;
 	/* a host's consumers run over its tails: sched.c bounds their accesses by guards that are
 	   the host's own indices, so a host guards only loops that are still lowered ones */
 	if (tail == TAIL_GUARD && L.ext % f != 0 && r->is_host[si] && L.var >= r->P->nvars)
