@@ -88,7 +88,10 @@ typedef struct Token {
    out in the order of the file. Lexical errors are reported with error_at and give a TK_ERROR. */
 typedef struct Lexer Lexer;
 Lexer *ir_lexer(const Source *src);
-Token *ir_lex_next(Lexer *L); /* arena-allocated, stays valid; TK_EOF forever at the end */
+Token *ir_lex_next(Lexer *L);
+/* "expected ..., saw X" at t (error_at); quiet when t is a TK_ERROR. Always false. */
+bool ir_unexpected(const Token *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *ir_tok_describe(const Token *t); /* "end of line", "'foo'"... */ /* arena-allocated, stays valid; TK_EOF forever at the end */
 /* The same lexer for schedule files: '.' and ';' are TK_PUNCT too, and a ';' or a newline
    always ends a directive (even after a missing ')'), so one error never swallows the next. */
 Lexer *ir_lexer_sched(const Source *src);

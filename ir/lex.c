@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,4 +289,28 @@ Token *ir_lex_next(Lexer *L)
 	Token *t = push(L, L->ended ? TK_EOF : TK_NEWLINE, L->p, L->p);
 	L->ended = true;
 	return t;
+}
+
+/* How a token reads in "expected X, saw Y" (the model and schedule parsers). */
+const char *ir_tok_describe(const Token *t)
+{
+	switch (t->kind) {
+	case TK_NEWLINE: return "end of line";
+	case TK_EOF: return "end of file";
+	case TK_STRING: return "a string";
+	default: return ir_fmt("'%.*s'", t->len, t->start);
+	}
+}
+
+bool ir_unexpected(const Token *t, const char *fmt, ...)
+{
+	if (t->kind == TK_ERROR) /* bad text the lexer has already reported */
+		return false;
+	char msg[320];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	error_at(t->loc, "%s, saw %s", msg, ir_tok_describe(t));
+	return false;
 }

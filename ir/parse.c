@@ -45,38 +45,13 @@ static Token *next(Parser *P)
 static bool is_punct(const Token *t, char c) { return t->kind == TK_PUNCT && t->punct == c; }
 static bool is_word(const Token *t, const char *w) { return t->kind == TK_IDENT && strcmp(t->str, w) == 0; }
 
-/* How a token reads in "expected X, saw Y". */
-static const char *describe(const Token *t)
-{
-	switch (t->kind) {
-	case TK_NEWLINE: return "end of line";
-	case TK_EOF: return "end of file";
-	case TK_STRING: return "a string";
-	default: return ir_fmt("'%.*s'", t->len, t->start);
-	}
-}
-
-/* "expected ..., saw X" at token t; quiet when t is bad text the lexer has already reported. */
-static void unexpected(const Token *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void unexpected(const Token *t, const char *fmt, ...)
-{
-	if (t->kind == TK_ERROR)
-		return;
-	char msg[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	error_at(t->loc, "%s, saw %s", msg, describe(t));
-}
-
 static bool expect_punct(Parser *P, char c, const char *what)
 {
 	if (is_punct(peek(P), c)) {
 		next(P);
 		return true;
 	}
-	unexpected(peek(P), "expected '%c' %s", c, what);
+	ir_unexpected(peek(P), "expected '%c' %s", c, what);
 	return false;
 }
 
@@ -197,7 +172,7 @@ static bool parse_model(Parser *P, const Token *kw)
 		error_at(kw->loc, "'model NAME' must be the first statement of the file");
 	Token *t = next(P);
 	if (t->kind != TK_IDENT) {
-		unexpected(t, "expected the model's name after 'model'");
+		ir_unexpected(t, "expected the model's name after 'model'");
 		return false;
 	}
 	P->model_tok = kw;
@@ -212,7 +187,7 @@ static bool parse_weights(Parser *P, const Token *kw)
 	Graph *g = P->g;
 	Token *t = next(P);
 	if (t->kind != TK_STRING) {
-		unexpected(t, "expected a file path in double quotes after 'weights'");
+		ir_unexpected(t, "expected a file path in double quotes after 'weights'");
 		return false;
 	}
 	if (!t->str) /* a bad string, already reported */
@@ -241,7 +216,7 @@ static bool parse_type(Parser *P, int id)
 		return false;
 	Token *ty = next(P);
 	if (ty->kind != TK_IDENT) {
-		unexpected(ty, "expected the element type f32");
+		ir_unexpected(ty, "expected the element type f32");
 		return false;
 	}
 	if (strcmp(ty->str, "f32") != 0) {
@@ -256,7 +231,7 @@ static bool parse_type(Parser *P, int id)
 	for (;;) {
 		Token *d = next(P);
 		if (d->kind != TK_INT) {
-			unexpected(d, "expected a dimension (a positive integer)");
+			ir_unexpected(d, "expected a dimension (a positive integer)");
 			return false;
 		}
 		if (d->ival <= 0) {
@@ -290,7 +265,7 @@ static bool parse_declaration(Parser *P, const Token *kw, TensorKind kind)
 	Graph *g = P->g;
 	Token *t = next(P);
 	if (t->kind != TK_IDENT) {
-		unexpected(t, "expected a tensor name after '%s'", kw->str);
+		ir_unexpected(t, "expected a tensor name after '%s'", kw->str);
 		return false;
 	}
 	int id = define_tensor(P, t, kind);
@@ -312,7 +287,7 @@ static bool parse_output(Parser *P, const Token *kw)
 	for (bool first = true;; first = false) {
 		Token *t = next(P);
 		if (t->kind != TK_IDENT) {
-			unexpected(t, "expected a tensor name after '%s'", first ? "output" : ",");
+			ir_unexpected(t, "expected a tensor name after '%s'", first ? "output" : ",");
 			return false;
 		}
 		int id = ir_find_tensor(g, t->str);
@@ -358,7 +333,7 @@ static bool parse_value(Parser *P, Attr *a)
 		return true;
 	}
 	if (!is_punct(t, '[')) {
-		unexpected(t, "expected an attribute value (a number, a name or a list [...])");
+		ir_unexpected(t, "expected an attribute value (a number, a name or a list [...])");
 		return false;
 	}
 	a->kind = ATTR_LIST;
@@ -372,7 +347,7 @@ static bool parse_value(Parser *P, Attr *a)
 		Token *v = next(P);
 		bool isnum = v->kind == TK_INT || v->kind == TK_FLOAT || is_word(v, "inf");
 		if (!isnum) {
-			unexpected(v, "expected a number in the list");
+			ir_unexpected(v, "expected a number in the list");
 			return false;
 		}
 		if (a->n == cap) {
@@ -470,7 +445,7 @@ static bool parse_arguments(Parser *P, Op *op)
 				op->args[op->nargs++] = id;
 			}
 		} else {
-			unexpected(t, "expected a tensor name or key=value");
+			ir_unexpected(t, "expected a tensor name or key=value");
 			return false;
 		}
 		if (is_punct(peek(P), ')')) {
@@ -555,7 +530,7 @@ static bool parse_assignment(Parser *P, Token *name)
 	int id = define_tensor(P, name, TENSOR_VALUE);
 	Token *optok = next(P);
 	if (optok->kind != TK_IDENT) {
-		unexpected(optok, "expected an operator name after '='");
+		ir_unexpected(optok, "expected an operator name after '='");
 		return false;
 	}
 	int kind = find_op(optok->str);
@@ -595,12 +570,12 @@ static bool parse_statement(Parser *P)
 	else if (is_word(t, "output"))
 		ok = parse_output(P, t);
 	else {
-		unexpected(t, "expected a statement (model, weights, input, param, output, or NAME = OP(...))");
+		ir_unexpected(t, "expected a statement (model, weights, input, param, output, or NAME = OP(...))");
 		ok = false;
 	}
 	P->saw_statement = true;
 	if (first && !P->model_tok && !is_word(t, "model"))
-		unexpected(t, "expected 'model NAME' as the first statement");
+		ir_unexpected(t, "expected 'model NAME' as the first statement");
 	return ok;
 }
 
@@ -663,7 +638,7 @@ Graph *ir_parse(const Source *src)
 			continue;
 		}
 		if (peek(&P)->kind != TK_NEWLINE) {
-			unexpected(peek(&P), "expected the end of the statement");
+			ir_unexpected(peek(&P), "expected the end of the statement");
 			skip_statement(&P);
 		}
 	}

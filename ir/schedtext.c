@@ -38,41 +38,13 @@ static bool is_punct(const Token *t, char c) { return t->kind == TK_PUNCT && t->
 static bool is_word(const Token *t, const char *w) { return t->kind == TK_IDENT && !strcmp(t->str, w); }
 static bool at_end(const Token *t) { return t->kind == TK_NEWLINE || t->kind == TK_EOF || is_punct(t, ';'); }
 
-static const char *describe(const Token *t)
-{
-	switch (t->kind) {
-	case TK_NEWLINE: return "end of line";
-	case TK_EOF: return "end of file";
-	case TK_STRING: return "a string";
-	default: return ir_fmt("'%.*s'", t->len, t->start);
-	}
-}
-
-/* "expected ..., saw X" at t; quiet for bad text the lexer has already reported. Always false. */
-static bool unexpected(const Token *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool unexpected(const Token *t, const char *fmt, ...)
-{
-	if (t->kind == TK_ERROR)
-		return false;
-	char msg[320];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (t->kind == TK_PUNCT && t->punct == ';')
-		error_at(t->loc, "%s, saw ';'", msg);
-	else
-		error_at(t->loc, "%s, saw %s", msg, describe(t));
-	return false;
-}
-
 static bool expect(SP *P, char c, const char *what)
 {
 	if (is_punct(peek(P), c)) {
 		next(P);
 		return true;
 	}
-	return unexpected(peek(P), "expected '%c' %s", c, what);
+	return ir_unexpected(peek(P), "expected '%c' %s", c, what);
 }
 
 /* A name of at most max-1 characters into buf. */
@@ -80,7 +52,7 @@ static bool name(SP *P, char *buf, size_t max, const char *what)
 {
 	Token *t = peek(P);
 	if (t->kind != TK_IDENT)
-		return unexpected(t, "expected %s", what);
+		return ir_unexpected(t, "expected %s", what);
 	next(P);
 	if (strlen(t->str) >= max) {
 		error_at(t->loc, "%s '%s' is too long (at most %zu characters)", what, t->str, max - 1);
@@ -94,9 +66,9 @@ static bool integer(SP *P, int64_t lo, int64_t hi, int64_t *out, const char *wha
 {
 	Token *t = peek(P);
 	if (t->kind == TK_FLOAT)
-		return unexpected(t, "expected an integer (%s)", what);
+		return ir_unexpected(t, "expected an integer (%s)", what);
 	if (t->kind != TK_INT)
-		return unexpected(t, "expected %s", what);
+		return ir_unexpected(t, "expected %s", what);
 	next(P);
 	if (t->ival < lo || t->ival > hi) {
 		error_at(t->loc, "%s must be in [%lld, %lld], saw %lld", what, (long long)lo, (long long)hi,
@@ -113,7 +85,7 @@ static bool layout_prim(SP *P, Layout *L)
 {
 	Token *kw = peek(P);
 	if (kw->kind != TK_IDENT)
-		return unexpected(kw, "expected a layout primitive (split, reorder, fuse or pad)");
+		return ir_unexpected(kw, "expected a layout primitive (split, reorder, fuse or pad)");
 	if (L->n == IR_MAX_PRIMS) {
 		error_at(kw->loc, "a layout has at most %d primitives", IR_MAX_PRIMS);
 		return false;
@@ -188,7 +160,7 @@ static bool parse_layout(SP *P, Token *kw)
 		next(P);
 	} else {
 		if (at_end(peek(P)))
-			return unexpected(peek(P), "expected the layout's primitives (or 'logical')");
+			return ir_unexpected(peek(P), "expected the layout's primitives (or 'logical')");
 		while (!at_end(peek(P)))
 			if (!layout_prim(P, &d.layout))
 				return false;
@@ -247,7 +219,7 @@ static bool stage_directive(SP *P, const char *stage)
 {
 	Token *kw = peek(P);
 	if (kw->kind != TK_IDENT)
-		return unexpected(kw, "expected a directive (split, reorder, fuse, unroll, vectorize, "
+		return ir_unexpected(kw, "expected a directive (split, reorder, fuse, unroll, vectorize, "
 		                      "parallel, cache_write or compute_at)");
 	int k = dir_kind(kw->str);
 	if (k < 0) {
@@ -273,7 +245,7 @@ static bool stage_directive(SP *P, const char *stage)
 				if (!strcmp(t->str, tail_names[i]))
 					tail = i;
 			if (tail < 0)
-				return unexpected(t, "expected split's tail: exact, guard or pad");
+				return ir_unexpected(t, "expected split's tail: exact, guard or pad");
 			next(P);
 			d.tail = (Tail)tail;
 		}
@@ -341,7 +313,7 @@ static void statement(SP *P, bool first)
 	Token *t = peek(P);
 	bool ok;
 	if (first && !is_word(t, "schedule")) {
-		unexpected(t, "expected 'schedule %s' as the first statement", P->g->name);
+		ir_unexpected(t, "expected 'schedule %s' as the first statement", P->g->name);
 		ok = false;
 	} else if (is_word(t, "schedule")) {
 		next(P);
@@ -357,10 +329,10 @@ static void statement(SP *P, bool first)
 	} else if (t->kind == TK_IDENT) {
 		ok = parse_stage_directives(P);
 	} else {
-		ok = unexpected(t, "expected a directive ('layout TENSOR = ...' or 'TENSOR.STAGE: ...')");
+		ok = ir_unexpected(t, "expected a directive ('layout TENSOR = ...' or 'TENSOR.STAGE: ...')");
 	}
 	if (ok && !at_end(peek(P)))
-		unexpected(peek(P), "expected the end of the directive (a new line or ';')");
+		ir_unexpected(peek(P), "expected the end of the directive (a new line or ';')");
 	while (!at_end(peek(P)))
 		next(P);
 }
