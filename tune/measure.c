@@ -84,6 +84,8 @@ static bool quiet_weights(Graph *g)
 	return ok;
 }
 
+static bool bench_files(TuneBench *b, Graph *g);
+
 bool tune_bench_init(TuneBench *b, const char *key, const char *dir, const TuneMachine *m)
 {
 	Graph *g = tune_task_graph(key);
@@ -91,6 +93,22 @@ bool tune_bench_init(TuneBench *b, const char *key, const char *dir, const TuneM
 		die("tune: the workload of a model op does not build:\n%s", key);
 	*b = (TuneBench){.key = key, .dir = dir, .m = m, .runtime_params = g->nweights > BIG_PARAMS,
 	                 .compile_timeout = 120, .run_timeout = 10};
+	return bench_files(b, g);
+}
+
+bool tune_bench_init_model(TuneBench *b, Graph *g, const char *dir, const TuneMachine *m)
+{
+	if (!g->weights && !quiet_weights(g))
+		return false;
+	*b = (TuneBench){.key = g->name, .model = g, .dir = dir, .m = m, .runtime_params = g->nweights > BIG_PARAMS,
+	                 .compile_timeout = 600, .run_timeout = 60};
+	return bench_files(b, g);
+}
+
+/* The task's (or model's) directory: inputs, reference outputs, big weights. */
+static bool bench_files(TuneBench *b, Graph *g)
+{
+	const char *dir = b->dir;
 	const char *t = getenv("WEFT_TUNE_TIMEOUT");
 	if (t && atof(t) > 0)
 		b->run_timeout = atof(t);
@@ -186,10 +204,12 @@ static _Noreturn void build_child(const TuneBench *b, TuneCand *c, const char *c
 	const char *log = ir_fmt("%s/build.log", cdir);
 	if (!freopen(log, "w", stderr))
 		_exit(EXIT_INVALID);
-	Graph *g = tune_task_graph(b->key);
+	Graph *g = b->model ? b->model : tune_task_graph(b->key);
 	Schedule S = {0};
-	if (!g || !ir_load_weights(g, NULL))
+	if (!g || (!b->model && !ir_load_weights(g, NULL)))
 		_exit(EXIT_INVALID);
+	if (b->model) /* this child's copy: the harness calls task_run */
+		snprintf(g->name, sizeof g->name, "task");
 	Prog *P = ir_lower(g);
 	if (!P || !tune_parse_sched(g, c->sched, &S, false) || !ir_sched_apply(P, &S) || ir_nerrors)
 		_exit(EXIT_INVALID);

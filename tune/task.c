@@ -184,7 +184,7 @@ Graph *tune_task_graph(const char *key)
 bool tune_parse_sched(const Graph *tg, const char *text, Schedule *S, bool quiet)
 {
 	int nerr = ir_nerrors, saved = quiet ? quiet_begin() : -1;
-	const char *body = ir_fmt("schedule task; %s\n", text);
+	const char *body = ir_fmt("schedule %s; %s\n", tg->name, text); /* tasks are "task" */
 	bool ok = ir_sched_parse(text_source("<schedule>", body), tg, S) && ir_nerrors == nerr;
 	if (quiet)
 		quiet_end(saved, nerr);

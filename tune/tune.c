@@ -60,6 +60,9 @@ typedef struct Tuner {
 	const char *dir;
 	const char *inject;
 	TaskState *cur;
+	bool graph;      /* run the graph-level pass (not --no-graph) */
+	char *graph_key;
+	bool graph_done; /* the log's last record of this model is from a graph pass */
 } Tuner;
 
 static double now(void)
@@ -340,7 +343,7 @@ static bool round_once(Tuner *T, int round)
 
 /* ---- reading the log ---- */
 
-static bool same_machine(const TuneRecord *r, const char *target, const char *cpu)
+bool tune_same_machine(const TuneRecord *r, const char *target, const char *cpu)
 {
 	return !strcmp(r->target, target) && !strcmp(r->cpu, cpu);
 }
@@ -358,9 +361,13 @@ static bool load_log(Tuner *T)
 		for (int k = 0; k < T->nts && !s; k++)
 			if (!strcmp(recs[i].workload, T->ts[k].t->key))
 				s = &T->ts[k];
+		if (!strcmp(recs[i].workload, T->graph_key) && tune_same_machine(&recs[i], T->m.target, T->m.cpu))
+			T->graph_done = true;
 		if (!s)
 			continue;
-		if (!same_machine(&recs[i], T->m.target, T->m.cpu)) {
+		if (tune_same_machine(&recs[i], T->m.target, T->m.cpu))
+			T->graph_done = false;
+		if (!tune_same_machine(&recs[i], T->m.target, T->m.cpu)) {
 			ignored++;
 			other = ir_fmt("target %s on %s", recs[i].target, recs[i].cpu);
 			continue;
@@ -377,6 +384,27 @@ static bool load_log(Tuner *T)
 		fprintf(stderr, "tune: resuming: %s already holds %d trials of this model for target %s\n",
 		        T->log, T->done, T->m.target);
 	return true;
+}
+
+/* ---- the graph-level pass (graph.c) with each task's best so far ---- */
+
+static void graph_pass(Tuner *T, Graph *g)
+{
+	int nt = T->nts;
+	TuneTask *tasks = ir_alloc(sizeof(TuneTask) * (size_t)(nt + 1));
+	for (int i = 0; i < nt; i++)
+		tasks[i] = *T->ts[i].t;
+	char **best = ir_alloc(sizeof(char *) * (size_t)(nt + 1));
+	double *best_ns = ir_alloc(sizeof(double) * (size_t)(nt + 1));
+	for (int i = 0; i < nt; i++) {
+		const Point *b = best_point(&T->ts[i]);
+		best[i] = b ? b->sched : NULL;
+		best_ns[i] = b ? b->ns : 0;
+	}
+	TuneGraphPass in = {.g = g, .target = T->target, .log = T->log, .dir = T->dir, .m = &T->m,
+	                    .jobs = T->jobs, .deadline = T->time_s > 0 ? T->t0 + T->time_s : 0,
+	                    .tasks = tasks, .ntasks = nt, .best = best, .best_ns = best_ns};
+	tune_graph_pass(&in);
 }
 
 /* ---- the private directory: tasks and their candidates below it ---- */
@@ -414,7 +442,7 @@ static void remove_work_dir(void)
 /* ---- the command line ---- */
 
 static const char tune_usage[] =
-	"usage: weft tune MODEL --log LOG [--trials N] [--time SECONDS] [--jobs J] [--target T]\n"
+	"usage: weft tune MODEL --log LOG [--trials N] [--time SECONDS] [--jobs J] [--target T] [--no-graph]\n"
 	"       weft tune --report LOG\n";
 
 static _Noreturn void usage(const char *fmt, const char *arg)
@@ -438,8 +466,8 @@ static int tune_report(const char *log);
 
 int tune_main(int argc, char **argv)
 {
-	Tuner T = {.target = "native", .trials = -1, .jobs = 0};
-	const char *report = NULL;
+	Tuner T = {.target = "native", .trials = -1, .jobs = 0, .graph = true};
+	const char *report = NULL, *weights = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (a[0] != '-') {
@@ -448,7 +476,7 @@ int tune_main(int argc, char **argv)
 			T.model = a;
 			continue;
 		}
-		if (i + 1 >= argc)
+		if (i + 1 >= argc && strcmp(a, "--no-graph") != 0)
 			usage("option %s needs an argument", a);
 		const char *v = argv[++i];
 		if (!strcmp(a, "--log"))
@@ -461,8 +489,11 @@ int tune_main(int argc, char **argv)
 			T.jobs = positive(a, v);
 		else if (!strcmp(a, "--target"))
 			T.target = v;
-		else if (!strcmp(a, "--weights"))
-			; /* the values do not change a schedule's speed; tasks use pseudo-random ones */
+		else if (!strcmp(a, "--no-graph")) {
+			T.graph = false;
+			i--;
+		} else if (!strcmp(a, "--weights"))
+			weights = v; /* for the batchnorms folded into convs; tasks use pseudo-random values */
 		else if (!strcmp(a, "--time")) {
 			char *end;
 			T.time_s = strtod(v, &end);
@@ -490,6 +521,10 @@ int tune_main(int argc, char **argv)
 	Graph *g = src ? ir_parse(src) : NULL;
 	if (!g || !ir_infer(g) || ir_nerrors)
 		return EXIT_USER;
+	/* the graph weft gen schedules: batchnorms folded into convs (which needs the values), so
+	   the tasks' keys are those of the ops gen will look up */
+	if (!ir_load_weights(g, weights) || !ir_fold(g))
+		return EXIT_USER;
 	if (!tune_machine(T.target, &T.m))
 		return EXIT_USER;
 	ir_sched_target(T.target); /* the default rule reads the target's vector width */
@@ -508,6 +543,7 @@ int tune_main(int argc, char **argv)
 	for (int i = 0; i < nt; i++)
 		fprintf(stderr, "%s%s x%d", i ? ", " : "", ir_ops[g->ops[tasks[i].ops[0]].kind].name, tasks[i].nops);
 	fprintf(stderr, "), target %s, %s, %s %s, %d jobs\n", T.target, T.m.cpu, T.m.cc, T.m.flags, T.jobs);
+	T.graph_key = tune_graph_key(g);
 	if (!load_log(&T))
 		return EXIT_USER;
 	char *dir = tune_make_tmpdir();
@@ -515,12 +551,19 @@ int tune_main(int argc, char **argv)
 		return EXIT_USER;
 	T.dir = work_dir = dir;
 	tune_on_interrupt = remove_work_dir;
+	/* a quarter of the time for the graph pass (a model of one op has nothing to combine) */
+	bool graph = T.graph && g->nops > 1;
+	double task_time = T.time_s * (graph ? 0.75 : 1);
+	bool more = false;
 	for (int round = 1; T.done < T.trials; round++) {
-		if (T.time_s > 0 && now() - T.t0 >= T.time_s)
+		if (T.time_s > 0 && now() - T.t0 >= task_time)
 			break;
 		if (!round_once(&T, round))
 			break;
+		more = true;
 	}
+	if (graph && (more || !T.graph_done) && !(T.time_s > 0 && now() - T.t0 >= T.time_s))
+		graph_pass(&T, g);
 	remove_work_dir();
 	free(dir);
 	fprintf(stderr, "tune: done: %d trials in %s\n", T.done, T.log);
@@ -561,7 +604,7 @@ static int tune_report(const char *path)
 	for (int i = 0; i < n; i++) {
 		int k = 0;
 		while (k < ng && !(strcmp(G[k].first->workload, r[i].workload) == 0 &&
-		                   same_machine(G[k].first, r[i].target, r[i].cpu)))
+		                   tune_same_machine(G[k].first, r[i].target, r[i].cpu)))
 			k++;
 		if (k == ng) {
 			G[ng].first = &r[i];
@@ -584,6 +627,19 @@ static int tune_report(const char *path)
 	}
 	for (int k = 0; k < ng; k++) {
 		Group *gr = &G[k];
+		if (!strncmp(gr->first->workload, "graph ", 6)) { /* a graph pass: whole-model times */
+			printf("model %s: the whole model (graph pass), target %s on %s\n", gr->first->workload + 6,
+			       gr->first->target, gr->first->cpu);
+			printf("  measurements %d (%d ok); default rule %s; best combination %s", gr->trials, gr->ok,
+			       gr->def ? ms(gr->def->median_ns) : "-", gr->best ? ms(gr->best->median_ns) : "-");
+			if (gr->def && gr->best)
+				printf(" (%.2fx)", gr->def->median_ns / gr->best->median_ns);
+			int nd = 0;
+			for (const char *q = gr->best ? gr->best->sched : ""; *q; q++)
+				nd += *q == ';';
+			printf("\n  best schedule: %d directives\n", gr->best ? nd + 1 : 0);
+			continue;
+		}
 		printf("task %d: %s\n", k + 1, key_op_line(gr->first->workload));
 		const char *shapes = gr->first->workload;
 		for (const char *p = shapes; *p;) {
@@ -604,129 +660,4 @@ static int tune_report(const char *path)
 		printf("\n  best schedule: %s\n", gr->best ? (*gr->best->sched ? gr->best->sched : "(none)") : "-");
 	}
 	return 0;
-}
-
-/* ---- a model's schedule from a log ---- */
-
-/* Would S apply to g's program? Checked in a child on its own lowering (quiet). */
-static bool applies(const Graph *g, const Schedule *S)
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (!freopen("/dev/null", "w", stderr))
-			_exit(1);
-		Prog *Q = ir_lower((Graph *)g);
-		_exit(Q && ir_sched_apply(Q, S) && ir_nerrors == 0 ? 0 : 1);
-	}
-	int st;
-	if (pid < 0)
-		return false;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
-static int stage_op(const Prog *P, const char *stage)
-{
-	int s = ir_find_stage(P, stage);
-	return s < 0 ? -1 : P->stages[s].op;
-}
-
-bool tune_log_schedule(const Prog *P, const char *path, const char *target, Schedule *S)
-{
-	const Graph *g = P->g;
-	TuneRecord *r;
-	int n;
-	if (!tune_log_read(path, &r, &n))
-		return false;
-	const char *cpu = tune_cpu_model();
-	bool *tuned = ir_alloc((size_t)g->nops + 1);
-	bool *laid = ir_alloc((size_t)g->ntensors + 1);
-	Schedule T = {0};
-	char *missing = "";
-	int ignored = 0, ntuned = 0;
-	char **keys = ir_alloc(sizeof(char *) * (size_t)(g->nops + 1));
-	for (int op = 0; op < g->nops; op++)
-		keys[op] = tune_workload_key(g, op);
-	for (int i = 0; i < n; i++) /* records of this model's workloads for another machine */
-		for (int op = 0; op < g->nops; op++)
-			if (keys[op] && !strcmp(r[i].workload, keys[op])) {
-				ignored += !same_machine(&r[i], target, cpu);
-				break;
-			}
-	for (int op = 0; op < g->nops; op++) {
-		char *key = keys[op];
-		if (!key)
-			continue;
-		const TuneRecord *best = NULL;
-		for (int i = 0; i < n; i++)
-			if (!strcmp(r[i].workload, key) && same_machine(&r[i], target, cpu) &&
-			    !strcmp(r[i].status, "ok") && (!best || r[i].median_ns < best->median_ns))
-				best = &r[i];
-		Graph *tg = best ? tune_task_graph(key) : NULL;
-		Schedule ts = {0};
-		if (tg && tune_parse_sched(tg, best->sched, &ts, true)) {
-			tune_rename_schedule(g, op, &ts, &T);
-			tuned[op] = true;
-			ntuned++;
-		} else {
-			missing = ir_fmt("%s%s%s", missing, *missing ? ", " : "", g->tensors[g->ops[op].out].name);
-		}
-		free(key);
-		free(ts.d);
-	}
-	if (ignored)
-		fprintf(stderr, "weft: note: %s: ignored %d records of this model's workloads measured for "
-		                "another target or machine (this is target %s on %s)\n", path, ignored, target, cpu);
-	if (*missing)
-		fprintf(stderr, "weft: note: %s has no record for the workload of %s (target %s): using the "
-		                "default rule there\n", path, missing, target);
-	for (int i = 0; i < T.n; i++)
-		if (T.d[i].kind == SD_LAYOUT) {
-			int t = ir_find_tensor(g, T.d[i].tensor);
-			if (t >= 0)
-				laid[t] = true;
-		}
-	/* the default rule for the rest: nothing on a tuned op's stages or tensors */
-	Schedule D = {0}, rest = {0};
-	ir_sched_target(target);
-	ir_sched_default(P, &D);
-	for (int i = 0; i < D.n; i++) {
-		const Directive *d = &D.d[i];
-		if (d->kind == SD_LAYOUT) {
-			int t = ir_find_tensor(g, d->tensor);
-			if (t >= 0 && laid[t])
-				continue;
-		} else {
-			int op = stage_op(P, d->stage);
-			if (op >= 0 && tuned[op])
-				continue;
-			if (d->kind == SD_COMPUTE_AT && (op = stage_op(P, d->host)) >= 0 && tuned[op])
-				continue;
-		}
-		ir_sched_add(&rest, d);
-	}
-	/* layouts, then loop directives, then compute_at */
-	for (int pass = 0; pass < 3; pass++)
-		for (int k = 0; k < 2; k++) {
-			const Schedule *from = k ? &rest : &T;
-			for (int i = 0; i < from->n; i++) {
-				DirKind kind = from->d[i].kind;
-				int want = kind == SD_LAYOUT ? 0 : kind == SD_COMPUTE_AT ? 2 : 1;
-				if (want == pass)
-					ir_sched_add(S, &from->d[i]);
-			}
-		}
-	if (ntuned > 0 && !applies(g, S)) {
-		fprintf(stderr, "weft: warning: %s: the tuned schedules do not combine into a legal schedule "
-		                "of this model; using the default rule\n", path);
-		S->n = 0;
-		ir_sched_default(P, S);
-	}
-	free(D.d);
-	free(rest.d);
-	free(T.d);
-	free(r);
-	return true;
 }

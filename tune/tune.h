@@ -86,7 +86,8 @@ bool tune_is_log(const char *path);
    cannot run here (neon). */
 bool tune_machine(const char *target, TuneMachine *m);
 typedef struct TuneBench {
-	const char *key;         /* the task's workload */
+	const char *key;         /* the task's workload (a whole model: its name) */
+	Graph *model;            /* a whole model (the graph pass), or NULL for a task */
 	const char *dir;         /* its inputs, reference outputs and weights; candidates below */
 	const TuneMachine *m;
 	bool runtime_params;     /* big params: filled at run time, so candidates compile fast */
@@ -104,6 +105,9 @@ typedef struct TuneCand {
 } TuneCand;
 /* Write the task's directory; false after an error. */
 bool tune_bench_init(TuneBench *b, const char *key, const char *dir, const TuneMachine *m);
+/* The same for a whole model (inferred; weights are loaded here, pseudo-random if it names
+   none). Candidates are schedules of the whole model. */
+bool tune_bench_init_model(TuneBench *b, Graph *g, const char *dir, const TuneMachine *m);
 /* Build the n candidates jobs at a time, then run each alone; done(ctx, c) after each. */
 void tune_measure(const TuneBench *b, TuneCand *c, int n, int jobs,
 	void (*done)(void *ctx, TuneCand *c), void *ctx);
@@ -124,7 +128,33 @@ void tune_model_fit(TuneModel *m, double (*X)[TUNE_NF], const double *y, int n);
 double tune_model_predict(const TuneModel *m, const double *f);
 double tune_spearman(const double *a, const double *b, int n); /* NAN if n < 3 */
 
+/* graph.c: the graph-level pass and the composition of a model's schedule. */
+/* The workload key of a whole model's records: "graph NAME HASH" (its ops, shapes, names). */
+char *tune_graph_key(const Graph *g);
+/* P's schedule: for each op with op_sched[op] (a schedule of the op's task, one-line text),
+   that schedule renamed onto the op; the default rule for the other ops' stages and tensors.
+   Layout directives first, then loop directives, then compute_at. false if a text does not
+   parse against its task. */
+bool tune_compose(const Prog *P, const char *target, char *const *op_sched, Schedule *S);
+typedef struct TuneGraphPass {
+	Graph *g;                /* the model, inferred */
+	const char *target, *log, *dir;
+	const TuneMachine *m;
+	int jobs;
+	double deadline;         /* CLOCK_MONOTONIC seconds; 0: none */
+	const TuneTask *tasks;
+	int ntasks;
+	char *const *best;       /* per task: its best schedule text, or NULL */
+	const double *best_ns;   /* per task: its time (ordering) */
+} TuneGraphPass;
+/* Measure whole-model combinations of default and tuned per-task choices (greedy, starting
+   from the better of all-default and all-tuned) and append each to the log under the model's
+   graph key (origin "graph" or "default"). */
+void tune_graph_pass(const TuneGraphPass *in);
+
 /* tune.c */
+/* Was r measured for this target on this CPU? */
+bool tune_same_machine(const TuneRecord *r, const char *target, const char *cpu);
 /* weft tune ...: argv[0] is "tune". Exit status as the other commands. */
 int tune_main(int argc, char **argv);
 /* The schedule of P (lowered, unscheduled) from a log: per workload the best record for this

@@ -5,9 +5,11 @@
 TUNE_MODEL=tests/tune/tiny.weft
 
 # tune_run LOG ARGS...: weft tune on the tiny model with temp files under $TMP; output in tune.txt.
+# Without the graph pass (its whole-model records would change the counts), except where asked.
 tune_run() {
 	local log=$1
 	shift
+	[[ ${1:-} == --graph ]] && shift || set -- --no-graph "$@"
 	TMPDIR=$TMP WEFT_TUNE_TIMEOUT=${WEFT_TUNE_TIMEOUT:-5} limited 120 "$WEFT" tune "$TUNE_MODEL" \
 		--log "$log" --jobs 2 "$@" >>"$TMP/tune.txt" 2>&1
 }
@@ -52,7 +54,7 @@ tune_tests() {
 	if selected tune/resume-after-kill; then
 		log=$TMP/kill.log
 		: >"$TMP/tune.txt"
-		TMPDIR=$TMP WEFT_TUNE_TIMEOUT=5 "$WEFT" tune "$TUNE_MODEL" --log "$log" --jobs 2 --trials 10 >>"$TMP/tune.txt" 2>&1 &
+		TMPDIR=$TMP WEFT_TUNE_TIMEOUT=5 "$WEFT" tune "$TUNE_MODEL" --log "$log" --jobs 2 --trials 10 --no-graph >>"$TMP/tune.txt" 2>&1 &
 		local pid=$! i
 		for ((i = 0; i < 300; i++)); do # until two trials are in (at most 30 s)
 			[[ -f $log && $(wc -l <"$log") -ge 2 ]] && break
@@ -109,6 +111,31 @@ tune_tests() {
 			fail tune/schedule-from-log "no note naming the untuned ops" "$TMP/v.txt"
 		else
 			pass tune/schedule-from-log
+		fi
+	fi
+
+	if selected tune/graph-pass; then
+		log=$TMP/graph.log
+		: >"$TMP/tune.txt"
+		st=0
+		tune_run "$log" --graph --trials 6 || st=$?
+		local ngraph ndef st2=0
+		ngraph=$(grep -c '^{"workload": "graph tiny [0-9a-f]*",' "$log")
+		ndef=$(grep '^{"workload": "graph tiny' "$log" | grep -c '"origin": "default"')
+		limited 60 "$WEFT" verify "$TUNE_MODEL" --schedule "$log" >"$TMP/v.txt" 2>&1 || st2=$?
+		"$WEFT" tune --report "$log" >"$TMP/report.txt" 2>&1
+		if [[ $st -ne 0 ]]; then
+			fail tune/graph-pass "weft tune exited $st" "$TMP/tune.txt" tail
+		elif [[ $ngraph -lt 2 || $ndef -ne 1 ]]; then
+			fail tune/graph-pass "want the default and at least one combination measured whole, saw $ngraph records ($ndef default)" "$log"
+		elif grep -v '"workload": "graph ' "$log" >"$TMP/tasks.log" && [[ -n $(log_check "$TMP/tasks.log" 6) ]]; then
+			fail tune/graph-pass "$(log_check "$TMP/tasks.log" 6)" "$log"
+		elif [[ $st2 -ne 0 ]] || ! grep -q "using the whole-model schedule of weft tune's graph pass" "$TMP/v.txt"; then
+			fail tune/graph-pass "weft verify --schedule LOG did not use the whole-model record (exit $st2)" "$TMP/v.txt"
+		elif ! grep -q "the whole model (graph pass)" "$TMP/report.txt"; then
+			fail tune/graph-pass "weft tune --report does not show the whole model" "$TMP/report.txt"
+		else
+			pass tune/graph-pass
 		fi
 	fi
 

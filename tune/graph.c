@@ -1,0 +1,417 @@
+/* tune/graph.c: a whole model's schedule: composed from per-task choices, chosen by measuring
+ * whole-model combinations (weft tune's graph-level pass), and read back from a log
+ * (weft gen/run/verify --schedule LOG).
+ *
+ * Tasks are tuned alone, as one-op models whose input and output are plain NCHW; inside the
+ * model the default rule may lay activations out blocked, and a task's best schedule then meets
+ * other layouts, conversions, epilogues fused by the default rule. So per-task times do not add
+ * up to the model's: the graph pass measures the model itself. It starts from the better of
+ * "every op by the default rule" and "every tuned op by its best schedule", then tries flipping
+ * each task's choice (heaviest first), keeps the flips that made the whole model faster, and
+ * measures them together. Every whole-model measurement is appended to the log under the
+ * model's graph key; `--schedule LOG` uses the fastest such record when the model's key
+ * matches, else the per-workload records.
+ */
+#include "tune.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+char *tune_graph_key(const Graph *g)
+{
+	uint64_t h = 1469598103934665603u;
+	for (int op = 0; op < g->nops; op++) {
+		char *k = tune_workload_key(g, op);
+		h = hash_str(h, k ? k : "-");
+		free(k);
+		h = hash_str(h, g->tensors[g->ops[op].out].name);
+		for (int a = 0; a < g->ops[op].nargs; a++)
+			h = hash_str(h, g->tensors[g->ops[op].args[a]].name);
+	}
+	return ir_fmt("graph %s %016llx", g->name, (unsigned long long)h);
+}
+
+/* Would S apply to g's program? Checked in a child on its own lowering (quiet). */
+static bool applies(const Graph *g, const Schedule *S)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (!freopen("/dev/null", "w", stderr))
+			_exit(1);
+		Prog *Q = ir_lower((Graph *)g);
+		_exit(Q && ir_sched_apply(Q, S) && ir_nerrors == 0 ? 0 : 1);
+	}
+	int st;
+	if (pid < 0)
+		return false;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static int stage_op(const Prog *P, const char *stage)
+{
+	int s = ir_find_stage(P, stage);
+	return s < 0 ? -1 : P->stages[s].op;
+}
+
+/* ---- composing ---- */
+
+static bool pointwise(OpKind k) { return (ir_ops[k].flags & (OPF_UNARY | OPF_BINARY)) || k == OP_BATCHNORM; }
+
+/* The pointwise ops right after a conv, dense or matmul, each reading the previous result:
+   the epilogue chains the default rule computes on the producer's accumulators. */
+static bool *epilogue_ops(const Graph *g)
+{
+	bool *epi = ir_alloc((size_t)g->nops + 1);
+	for (int op = 0; op < g->nops; op++) {
+		OpKind k = g->ops[op].kind;
+		if (k != OP_CONV2D && k != OP_DENSE && k != OP_MATMUL)
+			continue;
+		int t = g->ops[op].out;
+		for (int next = op + 1; next < g->nops && pointwise(g->ops[next].kind); next++) {
+			const Op *o = &g->ops[next];
+			bool reads = false;
+			for (int a = 0; a < o->nargs; a++)
+				reads |= o->args[a] == t;
+			if (!reads)
+				break;
+			epi[next] = true;
+			t = o->out;
+		}
+	}
+	return epi;
+}
+
+/* A tuned op's schedule replaces the default's directives on its stages, the compute_at of its
+   epilogue included: put its epilogue chain back on its accumulators, at the loop of its
+   cache_write (the chain's own tuned schedules are never used: fused is what they are for). */
+static void epilogues(const Graph *g, const bool *tuned, const bool *epi, Schedule *T)
+{
+	for (int op = 0; op < g->nops; op++) {
+		if (!tuned[op] || epi[op])
+			continue;
+		const char *host = ir_fmt("%s.update", g->tensors[g->ops[op].out].name);
+		char loop[sizeof T->d[0].loops[0]] = "";
+		for (int i = 0; i < T->n; i++)
+			if (T->d[i].kind == SD_CACHE_WRITE && !strcmp(T->d[i].stage, host))
+				snprintf(loop, sizeof loop, "%s", T->d[i].loops[0]);
+		for (int next = op + 1; *loop && next < g->nops && epi[next]; next++) {
+			Directive d = {.kind = SD_COMPUTE_AT, .nloops = 1};
+			snprintf(d.stage, sizeof d.stage, "%s.main", g->tensors[g->ops[next].out].name);
+			snprintf(d.host, sizeof d.host, "%s", host);
+			snprintf(d.loops[0], sizeof d.loops[0], "%s", loop);
+			ir_sched_add(T, &d);
+		}
+	}
+}
+
+bool tune_compose(const Prog *P, const char *target, char *const *op_sched, Schedule *S)
+{
+	const Graph *g = P->g;
+	bool *tuned = ir_alloc((size_t)g->nops + 1);
+	bool *laid = ir_alloc((size_t)g->ntensors + 1);
+	Schedule T = {0}, D = {0}, rest = {0};
+	bool ok = true, *epi = epilogue_ops(g);
+	for (int op = 0; op < g->nops && ok; op++) {
+		if (!op_sched[op] || epi[op])
+			continue;
+		char *key = tune_workload_key(g, op);
+		Graph *tg = key ? tune_task_graph(key) : NULL;
+		Schedule ts = {0};
+		ok = tg && tune_parse_sched(tg, op_sched[op], &ts, true);
+		if (ok) {
+			tune_rename_schedule(g, op, &ts, &T);
+			tuned[op] = true;
+		}
+		free(key);
+		free(ts.d);
+	}
+	for (int i = 0; i < T.n; i++)
+		if (T.d[i].kind == SD_LAYOUT) {
+			int t = ir_find_tensor(g, T.d[i].tensor);
+			if (t >= 0)
+				laid[t] = true;
+		}
+	/* the default rule for the rest: nothing on a tuned op's stages or tensors */
+	ir_sched_target(target);
+	ir_sched_default(P, &D);
+	for (int i = 0; i < D.n && ok; i++) {
+		const Directive *d = &D.d[i];
+		if (d->kind == SD_LAYOUT) {
+			int t = ir_find_tensor(g, d->tensor);
+			if (t >= 0 && laid[t])
+				continue;
+		} else {
+			int op = stage_op(P, d->stage);
+			if (op >= 0 && tuned[op])
+				continue;
+			if (d->kind == SD_COMPUTE_AT && (op = stage_op(P, d->host)) >= 0 && tuned[op])
+				continue;
+		}
+		ir_sched_add(&rest, d);
+	}
+	if (ok)
+		epilogues(g, tuned, epi, &T);
+	/* layouts, then loop directives, then compute_at */
+	for (int pass = 0; pass < 3 && ok; pass++)
+		for (int k = 0; k < 2; k++) {
+			const Schedule *from = k ? &rest : &T;
+			for (int i = 0; i < from->n; i++) {
+				DirKind kind = from->d[i].kind;
+				int want = kind == SD_LAYOUT ? 0 : kind == SD_COMPUTE_AT ? 2 : 1;
+				if (want == pass)
+					ir_sched_add(S, &from->d[i]);
+			}
+		}
+	free(D.d);
+	free(rest.d);
+	free(T.d);
+	return ok;
+}
+
+/* ---- the schedule of a model from a log ---- */
+
+/* The fastest ok record of key for this target and CPU, or NULL. */
+static const TuneRecord *best_record(const TuneRecord *r, int n, const char *key, const char *target,
+	const char *cpu)
+{
+	const TuneRecord *best = NULL;
+	for (int i = 0; i < n; i++)
+		if (!strcmp(r[i].workload, key) && tune_same_machine(&r[i], target, cpu) &&
+		    !strcmp(r[i].status, "ok") && (!best || r[i].median_ns < best->median_ns))
+			best = &r[i];
+	return best;
+}
+
+bool tune_log_schedule(const Prog *P, const char *path, const char *target, Schedule *S)
+{
+	const Graph *g = P->g;
+	TuneRecord *r;
+	int n;
+	if (!tune_log_read(path, &r, &n))
+		return false;
+	const char *cpu = tune_cpu_model();
+	/* a whole-model record of this very model: measured as a whole, used as it is */
+	const TuneRecord *whole = best_record(r, n, tune_graph_key(g), target, cpu);
+	if (whole && tune_parse_sched(g, whole->sched, S, true) && applies(g, S)) {
+		fprintf(stderr, "weft: note: %s: using the whole-model schedule of weft tune's graph pass "
+		                "(%.3f ms when measured)\n", path, whole->median_ns / 1e6);
+		free(r);
+		return true;
+	}
+	S->n = 0;
+	char **op_sched = ir_alloc(sizeof(char *) * (size_t)(g->nops + 1));
+	char **keys = ir_alloc(sizeof(char *) * (size_t)(g->nops + 1));
+	char *missing = "";
+	int ignored = 0, ntuned = 0;
+	for (int op = 0; op < g->nops; op++)
+		keys[op] = tune_workload_key(g, op);
+	for (int i = 0; i < n; i++) /* records of this model's workloads for another machine */
+		for (int op = 0; op < g->nops; op++)
+			if (keys[op] && !strcmp(r[i].workload, keys[op])) {
+				ignored += !tune_same_machine(&r[i], target, cpu);
+				break;
+			}
+	for (int op = 0; op < g->nops; op++) {
+		char *key = keys[op];
+		if (!key)
+			continue;
+		const TuneRecord *best = best_record(r, n, key, target, cpu);
+		if (best) {
+			op_sched[op] = best->sched;
+			ntuned++;
+		} else {
+			missing = ir_fmt("%s%s%s", missing, *missing ? ", " : "", g->tensors[g->ops[op].out].name);
+		}
+	}
+	if (ignored)
+		fprintf(stderr, "weft: note: %s: ignored %d records of this model's workloads measured for "
+		                "another target or machine (this is target %s on %s)\n", path, ignored, target, cpu);
+	if (*missing)
+		fprintf(stderr, "weft: note: %s has no record for the workload of %s (target %s): using the "
+		                "default rule there\n", path, missing, target);
+	if (!tune_compose(P, target, op_sched, S) || (ntuned > 0 && !applies(g, S))) {
+		fprintf(stderr, "weft: warning: %s: the tuned schedules do not combine into a legal schedule "
+		                "of this model; using the default rule\n", path);
+		S->n = 0;
+		ir_sched_target(target);
+		ir_sched_default(P, S);
+	}
+	for (int op = 0; op < g->nops; op++)
+		free(keys[op]);
+	free(r);
+	return true;
+}
+
+/* ---- the graph-level pass ---- */
+
+typedef struct Pass {
+	const TuneGraphPass *in;
+	Prog *P;
+	TuneBench b;
+	char **op_sched;  /* per op, for tune_compose */
+	int trial;
+	char **seen;      /* combinations measured, and their times */
+	double *seen_ns;
+	int nseen;
+} Pass;
+
+/* The one-line whole-model schedule with tasks chosen[t] on their tuned schedule; NULL if it
+   does not compose. */
+static char *combination(Pass *p, const bool *chosen)
+{
+	const TuneGraphPass *in = p->in;
+	for (int op = 0; op < in->g->nops; op++)
+		p->op_sched[op] = NULL;
+	for (int t = 0; t < in->ntasks; t++)
+		for (int k = 0; k < in->tasks[t].nops && chosen[t]; k++)
+			p->op_sched[in->tasks[t].ops[k]] = in->best[t];
+	Schedule S = {0};
+	char *text = tune_compose(p->P, in->target, p->op_sched, &S) ? tune_sched_text(in->g, &S) : NULL;
+	free(S.d);
+	return text;
+}
+
+static void record(void *ctx, TuneCand *c)
+{
+	Pass *p = ctx;
+	const TuneGraphPass *in = p->in;
+	bool ok = !strcmp(c->status, "ok");
+	TuneRecord r = {
+		.workload = tune_graph_key(in->g), .target = (char *)in->m->target, .cc = (char *)in->m->cc,
+		.flags = (char *)in->m->flags, .cpu = (char *)in->m->cpu, .sched = c->sched,
+		.status = (char *)c->status, .median_ns = ok ? c->median_ns : 0, .trial = ++p->trial,
+		.origin = (char *)c->origin, .predicted = NAN,
+	};
+	if (!tune_log_append(in->log, &r))
+		exit(1);
+	fprintf(stderr, "tune: graph: %s: %s%s%s\n", c->origin, ok ? "" : c->status,
+	        ok ? ir_fmt("%.3f ms", c->median_ns / 1e6) : "", c->detail && *c->detail ? ir_fmt(": %s", c->detail) : "");
+}
+
+/* Measure n combinations; times[i] their medians (INFINITY if not ok). */
+static void measure(Pass *p, bool **chosen, const char **origin, int n, double *times)
+{
+	TuneCand *c = ir_alloc(sizeof(TuneCand) * (size_t)(n + 1));
+	int m = 0, *which = ir_alloc(sizeof(int) * (size_t)(n + 1));
+	for (int i = 0; i < n; i++) {
+		times[i] = INFINITY;
+		char *text = combination(p, chosen[i]);
+		int j = 0;
+		while (text && j < p->nseen && strcmp(p->seen[j], text) != 0)
+			j++;
+		if (!text || j < p->nseen) { /* the same schedule as one measured: its time */
+			times[i] = text ? p->seen_ns[j] : INFINITY;
+			continue;
+		}
+		which[m] = i;
+		c[m++] = (TuneCand){.sched = text, .origin = origin[i], .predicted = NAN};
+	}
+	tune_measure(&p->b, c, m, p->in->jobs, record, p);
+	p->seen = ir_xrealloc(p->seen, sizeof(char *) * (size_t)(p->nseen + m + 1));
+	p->seen_ns = ir_xrealloc(p->seen_ns, sizeof(double) * (size_t)(p->nseen + m + 1));
+	for (int k = 0; k < m; k++) {
+		if (!strcmp(c[k].status, "ok"))
+			times[which[k]] = c[k].median_ns;
+		p->seen[p->nseen] = c[k].sched;
+		p->seen_ns[p->nseen++] = times[which[k]];
+	}
+}
+
+static bool out_of_time(const TuneGraphPass *in) { return in->deadline > 0 && now() >= in->deadline; }
+
+void tune_graph_pass(const TuneGraphPass *in)
+{
+	/* a task counts when it has a best schedule and an op that is not an epilogue */
+	int nt = in->ntasks, ntuned = 0;
+	bool *epi = epilogue_ops(in->g), *counts = ir_alloc((size_t)nt + 1);
+	for (int t = 0; t < nt; t++) {
+		for (int k = 0; k < in->tasks[t].nops; k++)
+			counts[t] |= in->best[t] && !epi[in->tasks[t].ops[k]];
+		ntuned += counts[t];
+	}
+	if (ntuned == 0)
+		return;
+	Pass p = {.in = in, .P = ir_lower(in->g)};
+	p.op_sched = ir_alloc(sizeof(char *) * (size_t)(in->g->nops + 1));
+	fprintf(stderr, "tune: graph: measuring %s as a whole (%d tuned tasks of %d)\n", in->g->name, ntuned, nt);
+	if (!p.P || !tune_bench_init_model(&p.b, in->g, ir_fmt("%s/graph", in->dir), in->m))
+		return;
+	bool **ch = ir_alloc(sizeof(bool *) * (size_t)(nt + 2));
+	for (int i = 0; i < nt + 2; i++)
+		ch[i] = ir_alloc((size_t)nt + 1);
+	const char **origin = ir_alloc(sizeof(char *) * (size_t)(nt + 2));
+	double *times = ir_alloc(sizeof(double) * (size_t)(nt + 2));
+	/* all default, all tuned */
+	for (int t = 0; t < nt; t++)
+		ch[1][t] = counts[t];
+	origin[0] = "default", origin[1] = "graph";
+	measure(&p, ch, origin, 2, times);
+	bool *cur = ir_alloc((size_t)nt + 1);
+	double cur_ns = times[0] <= times[1] ? times[0] : times[1];
+	memcpy(cur, times[0] <= times[1] ? ch[0] : ch[1], (size_t)nt);
+	if (isinf(cur_ns)) {
+		free(p.seen);
+		free(p.seen_ns);
+		return;
+	}
+	/* flip each tuned task alone, heaviest first */
+	int *order = ir_alloc(sizeof(int) * (size_t)(nt + 1)), no = 0;
+	for (int t = 0; t < nt; t++)
+		if (counts[t])
+			order[no++] = t;
+	for (int i = 1; i < no; i++)
+		for (int j = i; j > 0 && in->best_ns[order[j]] * in->tasks[order[j]].nops >
+		                         in->best_ns[order[j - 1]] * in->tasks[order[j - 1]].nops; j--) {
+			int x = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	bool *better = ir_alloc((size_t)nt + 1);
+	int nbetter = 0;
+	for (int i = 0; i < no && !out_of_time(in); i += in->jobs) {
+		int n = 0;
+		for (int k = i; k < no && k < i + in->jobs; k++, n++) {
+			memcpy(ch[n], cur, (size_t)nt);
+			ch[n][order[k]] = !cur[order[k]];
+			origin[n] = "graph";
+		}
+		measure(&p, ch, origin, n, times);
+		for (int k = 0; k < n; k++)
+			if (times[k] < cur_ns * 0.99) {
+				better[order[i + k]] = true;
+				nbetter++;
+			}
+	}
+	/* the good flips together */
+	if (nbetter > 1 && !out_of_time(in)) {
+		for (int t = 0; t < nt; t++)
+			ch[0][t] = better[t] ? !cur[t] : cur[t];
+		origin[0] = "graph";
+		measure(&p, ch, origin, 1, times);
+	}
+	free(p.seen);
+	free(p.seen_ns);
+}
