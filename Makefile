@@ -19,7 +19,7 @@ HDRS    := $(wildcard ir/*.h gen/*.h tune/*.h)
 OBJS    := $(SRCS:%.c=$(O)/%.o)
 BIN     := $(O)/weft
 
-.PHONY: all run test fuzz bench install clean
+.PHONY: all run test fuzz bench bench-tune install clean
 all: weft
 
 weft: $(BIN)
@@ -54,6 +54,12 @@ fuzz: $(BIN)
 bench: $(BIN)
 	WEFT=$(abspath $(BIN)) BENCH_DIR=$(abspath $(O))/bench CC="$(CC)" THREADS="$(THREADS)" \
 		FILTER="$(FILTER)" LOG="$(LOG)" QUICK="$(QUICK)" bash tests/bench/run.sh
+
+# Tune every layer of the bench suite into one log ($(O)/bench/tuned.log; TRIALS=N per layer,
+# FILTER, QUICK=1), for `make bench LOG=$(O)/bench/tuned.log`.
+bench-tune: $(BIN)
+	WEFT=$(abspath $(BIN)) BENCH_DIR=$(abspath $(O))/bench CC="$(CC)" TRIALS="$(TRIALS)" \
+		FILTER="$(FILTER)" QUICK="$(QUICK)" bash tests/bench/tune.sh
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/weft/templates

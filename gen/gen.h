@@ -42,6 +42,10 @@ void gen_expand(Buf *b, const char *tpl, const char *a1, const char *a2, const c
 /* The directory templates are read from: $WEFT_TEMPLATES, else <dir of weft>/templates, else
    <dir of weft>/../share/weft/templates, else the source tree's templates/ (set at build time). */
 const char *gen_template_dir(void);
+/* Append to b the definitions of the helper entries (keys starting "weft_": static functions
+   that other entries call) that text names, and of the helpers they call, in table order, each
+   after a blank line; nothing when text names none. */
+void gen_template_helpers(Buf *b, const Templates *t, const char *text);
 
 /* ---- cgen.c: the C generator ---- */
 

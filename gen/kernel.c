@@ -299,10 +299,16 @@ static int place_guards(Emit *E, const Nest *N, int level)
 {
 	Buf cond = {0};
 	int res = 0;
+	const Guard *mg[IR_MAX_GUARDS];
+	int nmg = 0;
 	for (int k = 0; k < N->ng && res >= 0; k++) {
 		if (N->glevel[k] != level)
 			continue;
 		const Guard *gd = N->gd[k];
+		if (E->vlive && ix_uses(gd->e, E->vvar)) { /* per lane: a mask */
+			mg[nmg++] = gd;
+			continue;
+		}
 		const Ix *e = fold(E, gd->e);
 		int64_t lo, hi;
 		ix_bounds(e, E->extent, &lo, &hi);
@@ -329,6 +335,18 @@ static int place_guards(Emit *E, const Nest *N, int level)
 		E->G->ind++;
 	}
 	buf_free(&cond);
+	if (res >= 0 && E->vmask_pending) {
+		E->vmask_pending = false;
+		if (!vec_open_mask(E, mg, nmg)) {
+			if (res == 1) {
+				E->G->ind--;
+				gen_line(E->G, "}");
+			}
+			return -1;
+		}
+	} else if (nmg > 0) {
+		die("a guard on the vectorized loop below its chunk's first level");
+	}
 	return res;
 }
 
@@ -352,10 +370,15 @@ static void nest_level(Emit *E, const Nest *N, int i)
 			for (int64_t c = 0; c < x->extent; c += E->W) {
 				bind_var(E, v, c);
 				E->vlive = true;
+				E->vtail = x->extent - c < E->W ? x->extent - c : E->W;
+				E->vmask_pending = true;
+				E->vmask = E->vlo = E->vhi = NULL;
 				nest_level(E, N, i + 1);
 			}
 			E->bound[v] = false;
 			E->vlive = false;
+			E->vmask_pending = false;
+			E->vmask = E->vlo = E->vhi = NULL;
 		} else if (x->extent == 1 || x->kind == LOOP_UNROLL) {
 			for (int64_t c = 0; c < x->extent; c++) {
 				bind_var(E, v, c);
@@ -479,6 +502,8 @@ static void body_acc_update(Emit *E, const void *arg)
 	if (E->vec) {
 		const char *acc = acc_ref(E);
 		const char *x = vec_combine(E, E->s->accum, acc, E->s->val);
+		if (E->vmask)
+			x = vec_masked_update(E, acc, x);
 		gen_line(E->G, "%s = %s;", acc, x);
 		return;
 	}

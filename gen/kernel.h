@@ -35,6 +35,13 @@ typedef struct Emit {
 	bool vlive;             /* inside a chunk of vvar: statements are vector statements */
 	bool vfail;             /* the SIMD branch cannot be printed; vwhy says why */
 	const char *vwhy;
+	/* masked lanes: a chunk past the loop's end (a tail) or under a guard on the vectorized
+	   loop holds only lanes [vlo, vhi); vmask is the table's mask of them (NULL: all lanes) */
+	int64_t vtail;          /* lanes of the current chunk inside the loop's extent */
+	bool vmask_pending;     /* the chunk's first level: its mask not made yet */
+	const char *vmask, *vlo, *vhi;
+	const char *vmask_decl[2 * IR_MAX_GUARDS + 2]; /* its declaration, printed at first use */
+	int nvmask_decl;
 } Emit;
 
 /* kernel.c, for vector.c */
@@ -61,6 +68,11 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val);
 void vec_declare_acc(Emit *E, int64_t n);
 const char *vec_acc_ref(Emit *E);
 const char *vec_type(const Emit *E);
+/* At the first level inside a chunk: the mask of the chunk's tail and of the guards mg[0..n)
+   (each using the vectorized loop), declared here; false if no lane can hold. */
+bool vec_open_mask(Emit *E, const Guard *const *mg, int n);
+/* acc = the new value new_val, in the lanes of the mask only. */
+const char *vec_masked_update(Emit *E, const char *acc, const char *new_val);
 /* Mark the SIMD branch impossible (the first reason is kept). */
 void vec_fail(Emit *E, const char *why);
 

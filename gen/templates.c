@@ -5,9 +5,15 @@
  * the end of the file); the text's trailing newlines are dropped. In the text, $1, $2 and $3
  * stand for the generator's arguments (see gen_expand). A missing or malformed table is an
  * install problem or a weft bug, never the user's: it dies naming the path.
+ *
+ * An entry whose key starts with "weft_" is a helper: the C definition of the static function
+ * of that name, which other entries' text calls (a vector exp is a few dozen instructions, too
+ * many for one expression). The generator defines, once per file, exactly the helpers its code
+ * names (gen_template_helpers): an unused static function is a warning.
  */
 #include "gen.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -185,4 +191,44 @@ void gen_expand(Buf *b, const char *tpl, const char *a1, const char *a2, const c
 			p = d + 1;
 		}
 	}
+}
+
+/* ---- helper functions ---- */
+
+static bool ident_char(char c) { return isalnum((unsigned char)c) || c == '_'; }
+
+/* Mark the helpers that text names (whole identifiers), and those they name in turn. text is
+   helper `from`'s own, or the generated code's (from < 0). A helper may call only helpers above
+   it in the table, so that table order defines every helper before its callers. */
+static void mark_helpers(const Templates *t, const char *text, bool *used, int from)
+{
+	for (const char *p = strstr(text, "weft_"); p; p = strstr(p, "weft_")) {
+		const char *e = p;
+		while (ident_char(*e))
+			e++;
+		size_t len = (size_t)(e - p);
+		bool whole = p == text || !ident_char(p[-1]);
+		for (int i = 0; i < t->n && whole; i++) {
+			if (i == from || strncmp(t->e[i].key, p, len) != 0 || t->e[i].key[len])
+				continue;
+			if (from >= 0 && i > from)
+				die("%s: helper %s calls %s, which comes after it", t->path, t->e[from].key, t->e[i].key);
+			if (!used[i]) {
+				used[i] = true;
+				mark_helpers(t, t->e[i].text, used, i);
+			}
+		}
+		p = e;
+	}
+}
+
+void gen_template_helpers(Buf *b, const Templates *t, const char *text)
+{
+	bool *used = ir_xrealloc(NULL, sizeof(bool) * (size_t)t->n);
+	memset(used, 0, sizeof(bool) * (size_t)t->n);
+	mark_helpers(t, text ? text : "", used, -1);
+	for (int i = 0; i < t->n; i++)
+		if (used[i])
+			emitf(b, "\n%s\n", t->e[i].text);
+	free(used);
 }

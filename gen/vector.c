@@ -7,8 +7,11 @@
  * variable is a vector load or store at the chunk's first lane, coefficient 0 a broadcast, any
  * other coefficient a gather (or scatter) through a small array of lanes; constants and index
  * values are broadcasts; functions and operators are the entries of the same name; += a*b is
- * fma. A function with no entry (exp, tanh, sigmoid, gelu) makes the stage keep only its scalar
- * nest (vec_fail), never an approximation. Nothing here knows any target's instructions.
+ * fma. A function with no entry makes the stage keep only its scalar nest (vec_fail). exp,
+ * sigmoid, tanh and gelu are entries like the others, whose text calls the table's helper
+ * functions (weft_v_exp...: polynomial approximations within 1e-6 relative error of libm);
+ * cgen.c defines, once per file, the helpers its code calls. Nothing here knows any target's
+ * instructions.
  */
 #include "kernel.h"
 
@@ -41,6 +44,31 @@ static const char *vtpl(Emit *E, const char *key, const char *a1, const char *a2
 
 static const char *broadcast(Emit *E, const char *scalar) { return vtpl(E, "broadcast", scalar, NULL, NULL); }
 
+/* The chunk's lane bounds (vlo, vhi), declared here if this is their first use: every line of
+   the mask's declaration but the last, which makes the mask. */
+static void use_lanes(Emit *E)
+{
+	for (int i = 0; i < E->nvmask_decl - 1; i++)
+		gen_line(E->G, "%s", E->vmask_decl[i]);
+	if (E->nvmask_decl > 1) {
+		E->vmask_decl[0] = E->vmask_decl[E->nvmask_decl - 1];
+		E->nvmask_decl = 1;
+	}
+}
+
+/* The chunk's mask, declared here if this is its first use. */
+static const char *use_mask(Emit *E)
+{
+	use_lanes(E);
+	for (int i = 0; i < E->nvmask_decl; i++)
+		gen_line(E->G, "%s", E->vmask_decl[i]);
+	E->nvmask_decl = 0;
+	return E->vmask;
+}
+
+/* Can the table mask lanes (a chunk's tail, a guard on the vectorized loop)? */
+static bool has_masks(const Emit *E) { return gen_template_find(E->G->vt, "mask") != NULL; }
+
 bool vec_candidate(Emit *E)
 {
 	const Stage *s = E->s;
@@ -56,16 +84,17 @@ bool vec_candidate(Emit *E)
 	E->W = strtoll(w, NULL, 10);
 	if (E->W < 2)
 		die("%s.tpl: bad @width \"%s\"", E->G->vtarget, w);
+	bool masks = has_masks(E);
 	if (pos != s->nloops - 1)
 		E->vwhy = ir_fmt("%s is not the innermost loop", x->name);
 	else if (x->reduction)
 		E->vwhy = ir_fmt("%s is a reduction", x->name);
-	else if (x->extent % E->W != 0)
+	else if (x->extent % E->W != 0 && !masks)
 		E->vwhy = ir_fmt("%s's extent %lld is not a multiple of %lld", x->name, (long long)x->extent,
 		                 (long long)E->W);
 	else if (s->cache_at >= pos)
 		E->vwhy = ir_fmt("the accumulators are inside %s", x->name);
-	for (int k = 0; k < s->nguards && !E->vwhy; k++)
+	for (int k = 0; k < s->nguards && !E->vwhy && !masks; k++)
 		if (ix_uses(s->guards[k].e, s->loops[pos]))
 			E->vwhy = ir_fmt("a guard depends on %s", x->name);
 	if (E->vwhy)
@@ -104,13 +133,39 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 	const char *p = kernel_ptr(E, t);
 	if (k == 0)
 		return broadcast(E, ir_fmt("%s[%s]", p, at));
+	if (k == 2 && gen_template_find(E->G->vt, "load2")) { /* stride 2: two loads, every other lane */
+		const char *a = ir_fmt("&%s[%s]", p, at);
+		if (!E->vmask)
+			return vtpl(E, "load2", a, NULL, NULL);
+		/* lanes [lo, hi) read elements 2*lo .. 2*hi - 2 of the 2W loaded */
+		use_lanes(E);
+		long long w = (long long)E->W;
+		const char *m1 = vtpl(E, "mask", ir_fmt("2 * %s", E->vlo), ir_fmt("2 * %s - 1", E->vhi), NULL);
+		const char *m2 = vtpl(E, "mask", ir_fmt("2 * %s - %lld", E->vlo, w), ir_fmt("2 * %s - %lld", E->vhi, w + 1), NULL);
+		return vtpl(E, "maskload2", a, m1, m2);
+	}
+	if (k == 1 && E->vmask)
+		return vtpl(E, "maskload", ir_fmt("&%s[%s]", p, at), use_mask(E), NULL);
 	if (k == 1)
 		return vtpl(E, "load", ir_fmt("&%s[%s]", p, at), NULL, NULL);
-	/* A strided access: the lanes gathered into an array, then loaded. */
+	/* A strided access: the table's gather when it has one (the lanes' offsets must fit in
+	   32 bits), else the lanes gathered into an array, then loaded (masked-off lanes 0). */
+	if (gen_template_find(E->G->vt, "gather") && k > 0 && k * (E->W - 1) < (int64_t)1 << 30) {
+		const char *base = ir_fmt("&%s[%s]", p, at), *stride = ir_fmt("%lld", (long long)k);
+		if (E->vmask)
+			return vtpl(E, "maskgather", base, stride, use_mask(E));
+		return vtpl(E, "gather", base, stride, NULL);
+	}
+	if (E->vmask)
+		use_lanes(E);
 	const char *g = ir_fmt("weft_g%d", ++E->nextv);
 	gen_line(E->G, "float %s[%lld];", g, (long long)E->W);
 	gen_line(E->G, "for (%s weft_lane = 0; weft_lane < %lld; weft_lane++)", E->G->idx, (long long)E->W);
-	gen_line(E->G, "\t%s[weft_lane] = %s[%s + weft_lane * %lld];", g, p, at, (long long)k);
+	if (E->vmask)
+		gen_line(E->G, "\t%s[weft_lane] = weft_lane >= %s && weft_lane < %s ? %s[%s + weft_lane * %lld] : 0.0f;",
+		         g, E->vlo, E->vhi, p, at, (long long)k);
+	else
+		gen_line(E->G, "\t%s[weft_lane] = %s[%s + weft_lane * %lld];", g, p, at, (long long)k);
 	return vtpl(E, "load", g, NULL, NULL);
 }
 
@@ -122,6 +177,10 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 		return;
 	const char *p = kernel_ptr(E, t);
 	E->written[t] = true;
+	if (k == 1 && E->vmask) {
+		gen_line(E->G, "%s;", vtpl(E, "maskstore", ir_fmt("&%s[%s]", p, at), use_mask(E), val));
+		return;
+	}
 	if (k == 1) {
 		gen_line(E->G, "%s;", vtpl(E, "store", ir_fmt("&%s[%s]", p, at), val, NULL));
 		return;
@@ -132,12 +191,17 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 	}
 	/* Not contiguous in the vectorized loop (an NCHW output written from a channel vector):
 	   the lanes go through a small array, then out one by one. */
+	if (E->vmask)
+		use_lanes(E);
 	gen_line(E->G, "{");
 	E->G->ind++;
 	gen_line(E->G, "float weft_lanes[%lld];", (long long)E->W);
 	gen_line(E->G, "%s;", vtpl(E, "store", "weft_lanes", val, NULL));
 	gen_line(E->G, "for (%s weft_lane = 0; weft_lane < %lld; weft_lane++)", E->G->idx, (long long)E->W);
-	gen_line(E->G, "\t%s[%s + weft_lane * %lld] = weft_lanes[weft_lane];", p, at, (long long)k);
+	if (E->vmask)
+		gen_line(E->G, "\tif (weft_lane >= %s && weft_lane < %s)", E->vlo, E->vhi);
+	gen_line(E->G, "%s%s[%s + weft_lane * %lld] = weft_lanes[weft_lane];", E->vmask ? "\t\t" : "\t", p, at,
+	         (long long)k);
 	E->G->ind--;
 	gen_line(E->G, "}");
 }
@@ -210,7 +274,20 @@ void vec_store_val(Emit *E, int t, const Ix *const *idx, Bin accum, const Val *v
 /* Accumulators: an array of vector registers over the box of spatial loops inside the cache
    loop, row-major, the vectorized loop (innermost) counting chunks. Every index is a constant
    once the box's loops are unrolled, so compilers keep them in registers. */
-void vec_declare_acc(Emit *E, int64_t n) { gen_line(E->G, "%s weft_vacc[%lld];", vec_type(E), (long long)(n / E->W)); }
+static int64_t chunks(const Emit *E, int64_t extent) { return (extent + E->W - 1) / E->W; }
+
+void vec_declare_acc(Emit *E, int64_t n)
+{
+	(void)n; /* counts lanes; a tail chunk is a whole register */
+	const Stage *s = E->s;
+	int64_t regs = 1;
+	for (int p = s->cache_at + 1; p < s->nloops; p++) {
+		const Var *x = &E->P->vars[s->loops[p]];
+		if (!x->reduction)
+			regs *= s->loops[p] == E->vvar ? chunks(E, x->extent) : x->extent;
+	}
+	gen_line(E->G, "%s weft_vacc[%lld];", vec_type(E), (long long)regs);
+}
 
 const char *vec_acc_ref(Emit *E)
 {
@@ -222,9 +299,77 @@ const char *vec_acc_ref(Emit *E)
 		if (x->reduction)
 			continue;
 		if (v == E->vvar)
-			e = ix_addc(ix_mul(e, x->extent / E->W), E->value[v] / E->W);
+			e = ix_addc(ix_mul(e, chunks(E, x->extent)), E->value[v] / E->W);
 		else
 			e = ix_add(ix_mul(e, x->extent), ix_var(v));
 	}
 	return ir_fmt("weft_vacc[%s]", kernel_ix_c(E, kernel_fold(E, e)));
+}
+
+/* ---- masked lanes ---- */
+
+/* Lanes [lo, hi) of the chunk hold: a guard g.lo <= e0 + k*lane < g.hi (e0 its index at the
+   chunk's first lane, k > 0 its coefficient on the vectorized loop) holds for lanes from
+   ceil((g.lo - e0) / k) to below ceil((g.hi - e0) / k); lo and hi are the tightest over the
+   guards and the tail. Only the bounds that can fail here are tested. In C, (t + k - 1) / k
+   is that ceiling for t > 0 and at most 0 for t <= 0, which is all a bound needs. */
+bool vec_open_mask(Emit *E, const Guard *const *mg, int n)
+{
+	const Ix *e0[IR_MAX_GUARDS];
+	int64_t kk[IR_MAX_GUARDS];
+	bool nlo[IR_MAX_GUARDS], nhi[IR_MAX_GUARDS];
+	bool need = E->vtail < E->W;
+	for (int i = 0; i < n; i++) {
+		E->bound[E->vvar] = false;
+		const Ix *free_e = kernel_fold(E, mg[i]->e);
+		E->bound[E->vvar] = true;
+		if (!ix_coeff(free_e, E->vvar, &kk[i]) || kk[i] < 1) {
+			vec_fail(E, "a guard on the vectorized loop is not affine in it, increasing");
+			return true;
+		}
+		e0[i] = kernel_fold(E, mg[i]->e);
+		int64_t lo, hi;
+		ix_bounds(e0[i], E->extent, &lo, &hi);
+		int64_t last = hi + kk[i] * (E->vtail - 1);
+		if (last < mg[i]->lo || lo >= mg[i]->hi)
+			return false; /* no lane of the chunk holds */
+		nlo[i] = lo < mg[i]->lo;
+		nhi[i] = last >= mg[i]->hi;
+		need |= nlo[i] || nhi[i];
+	}
+	if (!need)
+		return true;
+	if (!has_masks(E)) {
+		vec_fail(E, ir_fmt("%s has no masks for partial vectors", E->G->vtarget));
+		return true;
+	}
+	/* printed at the mask's first use (a chunk may not need it: unused locals warn) */
+	int id = ++E->nextv;
+	E->vlo = ir_fmt("weft_lo%d", id);
+	E->vhi = ir_fmt("weft_hi%d", id);
+	E->nvmask_decl = 0;
+	E->vmask_decl[E->nvmask_decl++] = ir_fmt("int %s = 0, %s = %lld;", E->vlo, E->vhi, (long long)E->vtail);
+	for (int i = 0; i < n; i++) {
+		const char *t = kernel_ix_c(E, e0[i]);
+		const char *lo = ir_fmt("%lld - (%s)", (long long)mg[i]->lo, t);
+		const char *hi = ir_fmt("%lld - (%s)", (long long)mg[i]->hi, t);
+		if (kk[i] > 1) {
+			lo = ir_fmt("(%s + %lld) / %lld", lo, (long long)(kk[i] - 1), (long long)kk[i]);
+			hi = ir_fmt("(%s + %lld) / %lld", hi, (long long)(kk[i] - 1), (long long)kk[i]);
+		}
+		if (nlo[i])
+			E->vmask_decl[E->nvmask_decl++] = ir_fmt("if (%s < %s) %s = (int)(%s);", E->vlo, lo, E->vlo, lo);
+		if (nhi[i])
+			E->vmask_decl[E->nvmask_decl++] = ir_fmt("if (%s > %s) %s = (int)(%s);", E->vhi, hi, E->vhi, hi);
+	}
+	const char *m = ir_fmt("weft_m%d", id);
+	E->vmask_decl[E->nvmask_decl++] = ir_fmt("const %s %s = %s;", gen_template(E->G->vt, "mtype"), m,
+		vtpl(E, "mask", E->vlo, E->vhi, NULL));
+	E->vmask = m;
+	return true;
+}
+
+const char *vec_masked_update(Emit *E, const char *acc, const char *new_val)
+{
+	return vtpl(E, "blend", use_mask(E), acc, new_val);
 }

@@ -640,10 +640,12 @@ void ir_sched_random(const Prog *P, uint64_t seed, Schedule *S);
    construction (each directive is tried on a scratch lowering of P->g and kept if accepted). */
 void ir_sched_default(const Prog *P, Schedule *S);
 
-/* ---- defaults.c: the target the default schedule is made for ---- */
+/* ---- target.c: the target the default schedule is made for ---- */
 
 /* "avx512" (16 floats a vector, 32 registers), "avx2" (8, 16), "sse" (4, 16), "neon" (4, 32),
    "scalar" (1), "native" or NULL (the host's, from /proc/cpuinfo). */
 void ir_sched_target(const char *target);
+/* The target's lanes per vector and vector registers (native when never set). */
+void ir_sched_target_get(int *width, int *regs);
 
 #endif

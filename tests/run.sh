@@ -227,12 +227,13 @@ test_run() {
 # ---- 3a. targets: the SIMD branches (sse, avx2, avx512) against the reference ----
 
 # A dozen corpus models that cover the vector statements: convolutions, pools, dense, matmul,
-# broadcasts, activations (with and without a vector form) and fused blocks.
+# broadcasts, activations (vec_dense_act: the tables' exp, sigmoid, tanh, gelu) and fused blocks.
 target_models() {
 	local m
 	ls examples/block.weft examples/dwsep.weft examples/mlp.weft 2>/dev/null
 	for m in conv_1x1 conv_depthwise conv_bn_relu dense_bias matmul_rank3_bcast_rhs bcast_param_channel \
-		leaky_relu_alpha clip_min_max unary_chain maxpool_pad avgpool_pad_include mini_resnet_block; do
+		leaky_relu_alpha clip_min_max unary_chain maxpool_pad avgpool_pad_include mini_resnet_block \
+		vec_dense_act dw_plain_tails pw_pixels; do
 		[[ -e tests/run/$m.weft ]] && echo "tests/run/$m.weft"
 	done
 }
@@ -249,12 +250,14 @@ target_flags() {
 }
 
 test_targets() {
-	local t flags f name st out
+	local t flags f name st out s
 	for t in sse avx2 avx512; do
 		flags=$(target_flags "$t")
 		if [[ -z $flags ]]; then
+			local masked=1
+			[[ $t == sse ]] && masked=0
 			case $t in sse) t=SSE2 ;; avx2) t="AVX2 with FMA" ;; avx512) t=AVX-512 ;; esac
-			skip "$(($(target_models | wc -l) + 2))" "no $t on this CPU"
+			skip "$(($(target_models | wc -l) + $(ls tests/schedules/vec_*.sched 2>/dev/null | wc -l) + 2 + masked))" "no $t on this CPU"
 			continue
 		fi
 		for f in $(target_models); do
@@ -278,6 +281,31 @@ test_targets() {
 				if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "weft verify conv16c --target $t: $(why $st)" "$TMP/verify.txt" tail; fi
 			fi
 		fi
+		# Masked lanes (tails, padding columns) and gathers: every nest of these models has its
+		# SIMD branch on the targets whose tables have masks.
+		name=targets/$t/masked-lanes
+		if [[ $t != sse ]] && selected "$name"; then
+			out=$TMP/target-gen && rm -rf "$out" && mkdir "$out"
+			local m scalar=""
+			for m in dw_plain_tails pw_pixels; do
+				"$WEFT" gen tests/run/$m.weft --target "$t" -o "$out" >/dev/null 2>&1 || scalar="$scalar $m(gen failed)"
+				grep -q "scalar code" "$out/$m.c" 2>/dev/null && scalar="$scalar $m"
+			done
+			if [[ -n $scalar ]]; then
+				fail "$name" "a nest kept only its scalar code (--target $t):$scalar"
+			else
+				pass "$name"
+			fi
+		fi
+		# Schedules that vectorize stages calling exp, sigmoid, tanh or gelu (the tables' helpers).
+		for s in tests/schedules/vec_*.sched; do
+			name=targets/$t/sched/$(basename "$s" .sched)
+			[[ -e $s ]] && selected "$name" || continue
+			f=$(sed -n 's/^# model: //p' "$s")
+			st=0
+			WEFT_CFLAGS="$flags" limited 120 "$WEFT" verify "$f" --schedule "$s" --target "$t" >"$TMP/verify.txt" 2>&1 || st=$?
+			if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "weft verify $f --schedule $s --target $t: $(why $st)" "$TMP/verify.txt" tail; fi
+		done
 		# Random schedules on this target (the SIMD branch where a schedule vectorizes).
 		name=targets/$t/fuzz
 		if selected "$name"; then
@@ -502,7 +530,7 @@ cross_run_models() {
 	for m in conv_depthwise_stride2 conv_groups3_stride conv_pad_asym conv_dilation2 \
 		conv_channel_tails dense_bias matmul_rank4_bcast maxpool_ceil avgpool_pad_include \
 		softmax_large layernorm_axis_neg2 unary_gelu unary_tanh transpose_rank5 concat_axis1 \
-		pad_then_conv mini_attention mini_mobilenet mini_resnet_block; do
+		pad_then_conv mini_attention mini_mobilenet mini_resnet_block vec_dense_act; do
 		echo "tests/run/$m.weft"
 	done
 }

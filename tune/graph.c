@@ -205,6 +205,29 @@ static const TuneRecord *best_record(const TuneRecord *r, int n, const char *key
 	return best;
 }
 
+/* The whole-model record to use: each schedule measured once or more (the graph pass measures
+   its finalists again) counts by its slowest measurement, so one lucky sample on a busy
+   machine does not win; the best of those. NULL if none. */
+static const TuneRecord *best_whole(const TuneRecord *r, int n, const char *key, const char *target,
+	const char *cpu, double *worst_ns)
+{
+	const TuneRecord *best = NULL;
+	double best_worst = INFINITY;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(r[i].workload, key) != 0 || !tune_same_machine(&r[i], target, cpu) || strcmp(r[i].status, "ok") != 0)
+			continue;
+		double worst = r[i].median_ns;
+		for (int j = 0; j < n; j++)
+			if (j != i && !strcmp(r[j].workload, key) && tune_same_machine(&r[j], target, cpu) &&
+			    !strcmp(r[j].sched, r[i].sched) && !strcmp(r[j].status, "ok") && r[j].median_ns > worst)
+				worst = r[j].median_ns;
+		if (worst < best_worst)
+			best_worst = worst, best = &r[i];
+	}
+	*worst_ns = best_worst;
+	return best;
+}
+
 bool tune_log_schedule(const Prog *P, const char *path, const char *target, Schedule *S)
 {
 	const Graph *g = P->g;
@@ -214,10 +237,11 @@ bool tune_log_schedule(const Prog *P, const char *path, const char *target, Sche
 		return false;
 	const char *cpu = tune_cpu_model();
 	/* a whole-model record of this very model: measured as a whole, used as it is */
-	const TuneRecord *whole = best_record(r, n, tune_graph_key(g), target, cpu);
+	double worst;
+	const TuneRecord *whole = best_whole(r, n, tune_graph_key(g), target, cpu, &worst);
 	if (whole && tune_parse_sched(g, whole->sched, S, true) && applies(g, S)) {
 		fprintf(stderr, "weft: note: %s: using the whole-model schedule of weft tune's graph pass "
-		                "(%.3f ms when measured)\n", path, whole->median_ns / 1e6);
+		                "(%s, %.3f ms when measured)\n", path, whole->origin, worst / 1e6);
 		free(r);
 		return true;
 	}
@@ -311,14 +335,17 @@ static void record(void *ctx, TuneCand *c)
 	        ok ? ir_fmt("%.3f ms", c->median_ns / 1e6) : "", c->detail && *c->detail ? ir_fmt(": %s", c->detail) : "");
 }
 
-/* Measure n combinations; times[i] their medians (INFINITY if not ok). */
-static void measure(Pass *p, bool **chosen, const char **origin, int n, double *times)
+static bool out_of_time(const TuneGraphPass *in) { return in->deadline > 0 && now() >= in->deadline; }
+
+/* Measure n whole-model schedules (NULL: does not compose); times[i] their medians
+   (INFINITY if not ok). A schedule measured before is not measured again. */
+static void measure_texts(Pass *p, char **texts, const char **origin, int n, double *times)
 {
 	TuneCand *c = ir_alloc(sizeof(TuneCand) * (size_t)(n + 1));
 	int m = 0, *which = ir_alloc(sizeof(int) * (size_t)(n + 1));
 	for (int i = 0; i < n; i++) {
 		times[i] = INFINITY;
-		char *text = combination(p, chosen[i]);
+		char *text = texts[i];
 		int j = 0;
 		while (text && j < p->nseen && strcmp(p->seen[j], text) != 0)
 			j++;
@@ -340,7 +367,82 @@ static void measure(Pass *p, bool **chosen, const char **origin, int n, double *
 	}
 }
 
-static bool out_of_time(const TuneGraphPass *in) { return in->deadline > 0 && now() >= in->deadline; }
+/* Measure n combinations of per-task choices. */
+static void measure(Pass *p, bool **chosen, const char **origin, int n, double *times)
+{
+	char **texts = ir_alloc(sizeof(char *) * (size_t)(n + 1));
+	for (int i = 0; i < n; i++)
+		texts[i] = combination(p, chosen[i]);
+	measure_texts(p, texts, origin, n, times);
+}
+
+/* The fastest schedule measured so far (index into seen), or -1. */
+static int fastest(const Pass *p)
+{
+	int best = -1;
+	for (int i = 0; i < p->nseen; i++)
+		if (!isinf(p->seen_ns[i]) && (best < 0 || p->seen_ns[i] < p->seen_ns[best]))
+			best = i;
+	return best;
+}
+
+/* Tasks are tuned alone, on plain layouts; in the model their ops meet the layouts and fusions
+   the whole schedule chose. So the rest of the time goes to the whole model itself: local
+   mutations of the fastest whole-model schedule so far (a split factor doubled or halved, a
+   directive dropped), jobs at a time; confirm() then measures the finalist against the default
+   again. Without a deadline, a few rounds. */
+static void context_search(Pass *p)
+{
+	const TuneGraphPass *in = p->in;
+	int jobs = in->jobs < 1 ? 1 : in->jobs, rounds = 0;
+	char **texts = ir_alloc(sizeof(char *) * (size_t)(jobs + 1));
+	const char **origin = ir_alloc(sizeof(char *) * (size_t)(jobs + 1));
+	double *times = ir_alloc(sizeof(double) * (size_t)(jobs + 1));
+	uint64_t seed = 1;
+	for (;;) {
+		if (in->deadline > 0 ? out_of_time(in) : rounds >= 4)
+			break;
+		int best = fastest(p);
+		if (best < 0)
+			break;
+		const char *from = p->seen[best];
+		int n = 0;
+		for (int tries = 0; n < jobs && tries < 64; tries++) {
+			char *t = tune_mutate_local(p->P, from, seed++);
+			bool dup = !t;
+			for (int j = 0; j < p->nseen && !dup; j++)
+				dup = !strcmp(p->seen[j], t);
+			for (int j = 0; j < n && !dup; j++)
+				dup = !strcmp(texts[j], t);
+			if (!dup) {
+				texts[n] = t;
+				origin[n++] = "context";
+			}
+		}
+		if (n == 0)
+			break;
+		measure_texts(p, texts, origin, n, times);
+		rounds++;
+	}
+	if (rounds)
+		fprintf(stderr, "tune: graph: %d rounds of whole-model mutations\n", rounds);
+}
+
+/* The fastest combination and the default rule measured again, alternately, twice: gen
+   counts a schedule by its slowest measurement (best_whole). */
+static void confirm(Pass *p)
+{
+	int best = fastest(p), def = 0;
+	if (best <= def)
+		return; /* the default is the fastest (or nothing ran) */
+	TuneCand c[4];
+	for (int k = 0; k < 4; k++)
+		c[k] = (TuneCand){.sched = p->seen[k % 2 ? def : best], .origin = k % 2 ? "default" : "graph",
+		                  .predicted = NAN};
+	fprintf(stderr, "tune: graph: measuring the best combination and the default again\n");
+	tune_measure(&p->b, c, 4, p->in->jobs, record, p);
+}
+
 
 void tune_graph_pass(const TuneGraphPass *in)
 {
@@ -412,6 +514,8 @@ void tune_graph_pass(const TuneGraphPass *in)
 		origin[0] = "graph";
 		measure(&p, ch, origin, 1, times);
 	}
+	context_search(&p);
+	confirm(&p);
 	free(p.seen);
 	free(p.seen_ns);
 }

@@ -1,7 +1,7 @@
 /* tune/log.c: the tuning log: one JSON object per line, one line per trial.
  *
  *   {"workload": KEY, "target": "native", "cc": "gcc (Debian 12.2.0-14) 12.2.0",
- *    "flags": "-O2 -std=c99 -march=native", "cpu": "Intel(R) Xeon(R) ...",
+ *    "flags": "-O3 -std=c99 -march=native", "cpu": "Intel(R) Xeon(R) ...",
  *    "sched": "y.update: split(k, 16, guard); ...", "status": "ok", "median_ns": 1234.5,
  *    "trial": 7, "origin": "model", "predicted": 7.1}
  *

@@ -23,6 +23,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Candidates are built as a release build would be (the flags go into the log). */
+#define CC_OPT "-O3 -std=c99"
+
 enum {
 	BIG_PARAMS = 1 << 14, /* floats of params above which they are filled at run time */
 	EXIT_BUILT = 0,
@@ -56,7 +59,7 @@ bool tune_machine(const char *target, TuneMachine *m)
 	}
 	const char *extra = getenv("WEFT_CFLAGS");
 	m->target = target;
-	m->flags = ir_fmt("-O2 -std=c99%s%s%s%s", *tf ? " " : "", tf, extra && *extra ? " " : "",
+	m->flags = ir_fmt(CC_OPT "%s%s%s%s", *tf ? " " : "", tf, extra && *extra ? " " : "",
 	                  extra ? extra : "");
 	m->cc = tune_cc_version();
 	m->cpu = tune_cpu_model();
@@ -225,7 +228,7 @@ static _Noreturn void build_child(const TuneBench *b, TuneCand *c, const char *c
 	if (!gen_write_files(cdir, 3, names, bufs))
 		_exit(EXIT_INVALID);
 	int n, cap;
-	char **argv = gen_cc_argv(ir_fmt("-O2 -std=c99 %s", target_flags(b->m->target)), &n, &cap);
+	char **argv = gen_cc_argv(ir_fmt(CC_OPT " %s", target_flags(b->m->target)), &n, &cap);
 	const char *rest[] = {"-I", cdir, "-o", ir_fmt("%s/prog", cdir), ir_fmt("%s/task.c", cdir),
 	                      ir_fmt("%s/harness.c", cdir), "-lm",
 	                      c->inject && !strcmp(c->inject, "compile") ? "-DWEFT_TUNE_INJECT_COMPILE" : NULL};

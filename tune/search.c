@@ -216,20 +216,26 @@ static void crossover(const Schedule *A, const Schedule *B, uint64_t *rng, Sched
 	free(late.d);
 }
 
-char *tune_mutate(const Prog *P, const char *best, uint64_t seed)
+/* A mutation of best: crossover with a random schedule (only when cross is set), a directive
+   dropped, or a split factor doubled or halved. */
+static char *mutate(const Prog *P, const char *best, uint64_t seed, bool cross)
 {
 	Schedule B = {0}, out = {0};
 	if (!tune_parse_sched(P->g, best, &B, true))
 		return NULL;
 	uint64_t rng = seed;
-	int how = (int)(mix(&rng) % 4);
+	int how = cross ? (int)(mix(&rng) % 4) : 2 + (int)(mix(&rng) % 2);
 	if (how <= 1 || B.n == 0) {
 		Schedule R = {0};
 		ir_sched_random(P, mix(&rng), &R);
 		crossover(&B, &R, &rng, &out);
 		free(R.d);
 	} else if (how == 2) {
+		/* locally, not a split, fuse or layout: later directives name the loops they make */
 		int drop = (int)(mix(&rng) % (uint64_t)B.n);
+		DirKind k = B.d[drop].kind;
+		if (!cross && (k == SD_SPLIT || k == SD_FUSE || k == SD_LAYOUT))
+			drop = -1;
 		for (int i = 0; i < B.n; i++)
 			if (i != drop)
 				ir_sched_add(&out, &B.d[i]);
@@ -245,6 +251,8 @@ char *tune_mutate(const Prog *P, const char *best, uint64_t seed)
 					d.factor *= 2;
 				else
 					d.factor /= 2;
+				if (!cross && d.tail == TAIL_EXACT)
+					d.tail = TAIL_GUARD; /* the new factor may not divide: a guard, never wrong */
 			}
 			ir_sched_add(&out, &d);
 		}
@@ -254,6 +262,10 @@ char *tune_mutate(const Prog *P, const char *best, uint64_t seed)
 	free(out.d);
 	return s;
 }
+
+char *tune_mutate(const Prog *P, const char *best, uint64_t seed) { return mutate(P, best, seed, true); }
+
+char *tune_mutate_local(const Prog *P, const char *best, uint64_t seed) { return mutate(P, best, seed, false); }
 
 /* ---- the cost model: ridge regression of log(ns) on the features ---- */
 

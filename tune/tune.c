@@ -551,9 +551,10 @@ int tune_main(int argc, char **argv)
 		return EXIT_USER;
 	T.dir = work_dir = dir;
 	tune_on_interrupt = remove_work_dir;
-	/* a quarter of the time for the graph pass (a model of one op has nothing to combine) */
+	/* half the time for the graph pass, which measures the model itself (a model of one op
+	   has nothing to combine) */
 	bool graph = T.graph && g->nops > 1;
-	double task_time = T.time_s * (graph ? 0.75 : 1);
+	double task_time = T.time_s * (graph ? 0.5 : 1);
 	bool more = false;
 	for (int round = 1; T.done < T.trials; round++) {
 		if (T.time_s > 0 && now() - T.t0 >= task_time)
@@ -630,7 +631,7 @@ static int tune_report(const char *path)
 		if (!strncmp(gr->first->workload, "graph ", 6)) { /* a graph pass: whole-model times */
 			printf("model %s: the whole model (graph pass), target %s on %s\n", gr->first->workload + 6,
 			       gr->first->target, gr->first->cpu);
-			printf("  measurements %d (%d ok); default rule %s; best combination %s", gr->trials, gr->ok,
+			printf("  measurements %d (%d ok); default rule %s; fastest combination %s", gr->trials, gr->ok,
 			       gr->def ? ms(gr->def->median_ns) : "-", gr->best ? ms(gr->best->median_ns) : "-");
 			if (gr->def && gr->best)
 				printf(" (%.2fx)", gr->def->median_ns / gr->best->median_ns);

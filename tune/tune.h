@@ -120,6 +120,9 @@ bool tune_features(const char *key, const char *sched, double *f);
 char *tune_default_sched(const Prog *P);
 char *tune_random_sched(const Prog *P, uint64_t seed);
 char *tune_mutate(const Prog *P, const char *best, uint64_t seed); /* NULL if best is unreadable */
+/* The same without crossover: one directive dropped or one split factor changed (whole models,
+   where half a random schedule is never an improvement). */
+char *tune_mutate_local(const Prog *P, const char *best, uint64_t seed);
 typedef struct TuneModel {
 	bool fitted;
 	double w[TUNE_NF];

@@ -164,7 +164,16 @@ for ex in resnet18 mobilenetv2; do
 		continue
 	fi
 	spawn compile_kernel "$B/e2e/$ex/$m.c" "$B/obj/e2e_$ex.o"
-	objs+=("$B/obj/e2e_$ex.o") e2e+=("$ex $m")
+	objs+=("$B/obj/e2e_$ex.o") e2e+=("$ex $m $ex")
+	if [ -n "$LOG" ]; then # the same model with the log's schedules (its symbols renamed tuned_)
+		mkdir -p "$B/e2e/${ex}_tuned"
+		if ! "$WEFT" gen "$f" -o "$B/e2e/${ex}_tuned" --schedule "$LOG" 2>"$B/e2e/${ex}_tuned.log"; then
+			cat "$B/e2e/${ex}_tuned.log" >&2
+			die "weft rejected --schedule $LOG for examples/$ex.weft (message above)"
+		fi
+		spawn compile_kernel "$B/e2e/${ex}_tuned/$m.c" "$B/obj/e2e_${ex}_tuned.o" tuned_
+		objs+=("$B/obj/e2e_${ex}_tuned.o") e2e+=("${ex}_tuned tuned_$m $ex")
+	fi
 done
 wait_all
 [ "$failed" = 0 ] || die "a generated kernel did not compile (message above)"
@@ -178,8 +187,8 @@ wait_all
 		[ "$v" = default ] && echo "#include \"$B/gen/$n/$n.h\""
 	done
 	for e in "${e2e[@]}"; do
-		read -r ex m <<<"$e"
-		echo "#include \"$B/e2e/$ex/$m.h\""
+		read -r ex m src <<<"$e"
+		[ "$ex" = "$src" ] && echo "#include \"$B/e2e/$ex/$m.h\""
 	done
 	for k in "${kernels[@]}"; do
 		read -r n v <<<"$k"
@@ -193,12 +202,17 @@ wait_all
 		fi
 	done
 	for e in "${e2e[@]}"; do
-		read -r ex m <<<"$e"
-		mapfile -t ins < <(model_io "$root/examples/$ex.weft" input)
-		mapfile -t outs < <(model_io "$root/examples/$ex.weft" output)
-		args=()
-		for i in "${!ins[@]}"; do args+=("in[$i]"); done
-		for i in "${!outs[@]}"; do args+=("out[$i]"); done
+		read -r ex m src <<<"$e"
+		mapfile -t ins < <(model_io "$root/examples/$src.weft" input)
+		mapfile -t outs < <(model_io "$root/examples/$src.weft" output)
+		args=() params=()
+		for i in "${!ins[@]}"; do args+=("in[$i]") params+=("const float *"); done
+		for i in "${!outs[@]}"; do args+=("out[$i]") params+=("float *"); done
+		if [ "$ex" != "$src" ]; then # tuned: declared here, its header names the untuned symbols
+			ws=$(sed -n "s/^#define ${m#tuned_}_WORKSPACE_BYTES \([0-9]*\).*/\1/Ip" "$B/e2e/$ex/${m#tuned_}.h")
+			echo "int ${m}_run($(IFS=,; echo "${params[*]}"), void *ws);"
+			echo "enum { ${m^^}_WORKSPACE_BYTES = ${ws:-0} };"
+		fi
 		echo "static int e_$ex(const float *const *in, float *const *out, void *ws) { return ${m}_run($(IFS=,; echo "${args[*]}"), ws); }"
 	done
 	echo "const WeftKernel weft_kernels[] = {"
@@ -212,13 +226,14 @@ wait_all
 		fi
 	done
 	for e in "${e2e[@]}"; do
-		read -r ex m <<<"$e"
-		M=${m^^}
-		mapfile -t ins < <(model_io "$root/examples/$ex.weft" input)
-		mapfile -t outs < <(model_io "$root/examples/$ex.weft" output)
+		read -r ex m src <<<"$e"
+		M=${m^^} E=${m#tuned_}
+		E=${E^^}
+		mapfile -t ins < <(model_io "$root/examples/$src.weft" input)
+		mapfile -t outs < <(model_io "$root/examples/$src.weft" output)
 		ie=() oe=()
-		for i in "${ins[@]}"; do ie+=("${M}_${i^^}_ELEMS"); done
-		for o in "${outs[@]}"; do oe+=("${M}_${o^^}_ELEMS"); done
+		for i in "${ins[@]}"; do ie+=("${E}_${i^^}_ELEMS"); done
+		for o in "${outs[@]}"; do oe+=("${E}_${o^^}_ELEMS"); done
 		echo "	{\"$ex\", \"e2e\", e_$ex, ${M}_WORKSPACE_BYTES, ${#ins[@]}, ${#outs[@]}, {$(IFS=,; echo "${ie[*]}")}, {$(IFS=,; echo "${oe[*]}")}},"
 	done
 	echo "	{0}"

@@ -3,7 +3,8 @@
  *
  * Shapes are the unique conv layers of ResNet-18 and ResNet-50 (v1.5, 224x224, batch 1; a
  * ResNet-50 layer with the same shape as a ResNet-18 one is listed once), MobileNet v1's
- * depthwise and pointwise layers, and BERT-base's GEMMs at sequence length 128. Data is
+ * depthwise and pointwise layers, BERT-base's GEMMs at sequence length 128 and a square
+ * 512x512x512 GEMM. Data is
  * deterministic: the same seed gives the same bytes in both programs.
  */
 #ifndef BENCH_SUITE_H
@@ -90,6 +91,7 @@ static const Layer suite[] = {
 	GEMM(bert_qkv, "bert-base", 1, 128, 768, 768),
 	GEMM(bert_ffn1, "bert-base", 1, 128, 3072, 768),
 	GEMM(bert_ffn2, "bert-base", 0, 128, 768, 3072),
+	GEMM(gemm_512, "square", 0, 512, 512, 512), /* the square case */
 	/* name, net, quick, heads, M, N, K: scores = Q K^T, then context = P V */
 	BMM(bert_qk, "bert-base", 1, 12, 128, 128, 64),
 	BMM(bert_pv, "bert-base", 0, 12, 128, 64, 128),

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# tests/bench/tune.sh: `make bench-tune`. Tunes every layer of the bench suite with weft tune,
+# all into one log, so that `make bench LOG=that-log` compares tuned kernels with the peers.
+#
+# Each layer is a one-op model (tests/bench/mkmodels), so its task is the layer's workload; the
+# log's records apply to any model with that layer. Resumable: weft tune skips what the log
+# already holds (TRIALS is the number of trials per layer in all).
+#
+# Environment (the Makefile passes its variables through):
+#   WEFT    weft binary            BENCH_DIR  build directory (default build/bench)
+#   TUNE_LOG  the log (default $BENCH_DIR/tuned.log)   TRIALS  per layer (default 32)
+#   FILTER  extended regex on layer or network names   QUICK=1  the bench's quick subset
+#   JOBS    parallel compiles (default: every core)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+WEFT=${WEFT:-$root/weft}
+B=${BENCH_DIR:-$root/build/bench}
+LOG=${TUNE_LOG:-$B/tuned.log}
+TRIALS=${TRIALS:-32}
+QUICK=${QUICK:-0}
+[ "$QUICK" = 0 ] && QUICK=
+FILTER=${FILTER:-}
+CC=${CC:-cc}
+jobs=()
+[ -n "${JOBS:-}" ] && jobs=(--jobs "$JOBS")
+
+say() { printf 'bench-tune: %s\n' "$*" >&2; }
+[ -x "$WEFT" ] || { say "error: no weft binary at $WEFT (run make first)"; exit 1; }
+[[ "$TRIALS" =~ ^[1-9][0-9]*$ ]] || { say "error: TRIALS: expected a positive number, saw '$TRIALS'"; exit 1; }
+mkdir -p "$B/models" "$B/obj"
+$CC -std=c11 -O2 -Wall -Wextra "$here/mkmodels.c" -o "$B/obj/mkmodels" -lm
+mapfile -t names < <("$B/obj/mkmodels" "$B/models" ${QUICK:+--quick} --filter "$FILTER")
+start=$(date +%s)
+i=0
+for n in "${names[@]}"; do
+	i=$((i + 1))
+	say "$i/${#names[@]}: $n ($(( $(date +%s) - start )) s so far)"
+	"$WEFT" tune "$B/models/$n.weft" --log "$LOG" --trials "$TRIALS" "${jobs[@]}" 2>"$B/models/$n.tune.txt" ||
+		{ say "weft tune failed on $n:"; tail -5 "$B/models/$n.tune.txt" >&2; exit 1; }
+	tail -1 "$B/models/$n.tune.txt" >&2
+done
+say "done in $(( $(date +%s) - start )) s: $LOG (then: make bench LOG=$LOG)"
