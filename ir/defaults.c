@@ -180,6 +180,18 @@ static bool is_blocked(const Def *D, const Tensor *t)
 	       L->p[0].factor == D->W;
 }
 
+/* ---- the tuner's knobs ---- */
+
+static SchedKnobs knobs = {.op = -2}; /* -2: none */
+
+void ir_sched_default_knobs(const SchedKnobs *k) { knobs = k ? *k : (SchedKnobs){.op = -2}; }
+
+static const SchedKnobs *knobs_for(const Def *D, const Op *o)
+{
+	int op = (int)(o - D->P->g->ops);
+	return knobs.op == -1 || knobs.op == op ? &knobs : NULL;
+}
+
 /* ---- register blocks ---- */
 
 /* A register block: nv vectors of W channels (or columns) by rb pixels (or rows), rb * nv
@@ -214,6 +226,22 @@ static Block pick_block(const Def *D, int64_t nvec, int64_t n)
 		}
 	}
 	return best;
+}
+
+/* The rule's block b for op o, changed by the knobs where they fit: nv must divide nvec
+   (vectors across the dim), rb at most n (a guarded tail if it does not divide). */
+static Block knobbed(const Def *D, const Op *o, Block b, int64_t nvec, int64_t n)
+{
+	const SchedKnobs *k = knobs_for(D, o);
+	if (!k)
+		return b;
+	if (k->nv > 0 && nvec % k->nv == 0)
+		b.nv = k->nv;
+	if (k->rb > 0) {
+		b.rb = k->rb < n ? k->rb : n;
+		b.tail = n % b.rb ? TAIL_GUARD : TAIL_EXACT;
+	}
+	return b;
 }
 
 /* Lay out the vectorised dim of a block: split it by nv * W and put that innermost. */
@@ -257,8 +285,8 @@ static Block conv_block(const Def *D, const Op *o)
 	const Tensor *y = &D->P->g->tensors[o->out];
 	int64_t K = y->dims[1], OW = y->dims[3];
 	if (D->W < 2 || K % D->W)
-		return pick_block(D, 1, OW);
-	return pick_block(D, K / D->W, OW);
+		return knobbed(D, o, pick_block(D, 1, OW), 1, OW);
+	return knobbed(D, o, pick_block(D, K / D->W, OW), K / D->W, OW);
 }
 
 /* Is a blocked result worth it? Not when the epilogue chain (the pointwise ops right after,
@@ -383,6 +411,9 @@ static void conv_loops(Def *D, int op, int s)
 	   inside the pixel blocks, so each input pixel is read once; big weights: one channel
 	   block's weights at a time, outermost */
 	bool k_inner = bytes_of(&g->tensors[o->args[1]]) <= L2_BYTES;
+	const SchedKnobs *kn = knobs_for(D, o);
+	if (kn && kn->order)
+		k_inner = kn->order == 1;
 	const char *order[20];
 	int n = 0;
 	order[n++] = "n";
@@ -500,6 +531,13 @@ static Block pixels_block(const Def *D, const Op *o)
 			}
 		}
 	}
+	const SchedKnobs *k = knobs_for(D, o);
+	if (k && k->nv > 0 && k->nv <= 4 && k->nv * D->W <= 64) {
+		best.nv = k->nv;
+		best.tail = P % (k->nv * D->W) ? TAIL_GUARD : TAIL_EXACT;
+	}
+	if (k && k->rb > 0 && K % k->rb == 0)
+		best.rb = k->rb;
 	return best;
 }
 
@@ -578,8 +616,8 @@ static Block gemm_block(const Def *D, const Op *o)
 	const Tensor *y = &D->P->g->tensors[o->out];
 	int64_t M = y->dims[y->rank - 2], N = y->dims[y->rank - 1];
 	if (D->W < 2 || N % D->W)
-		return pick_block(D, 1, M);
-	return pick_block(D, N / D->W, M);
+		return knobbed(D, o, pick_block(D, 1, M), 1, M);
+	return knobbed(D, o, pick_block(D, N / D->W, M), N / D->W, M);
 }
 
 /* dense's weights w[N, K] packed as [N/f, K, f], f = the block's columns */

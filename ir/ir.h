@@ -639,6 +639,14 @@ void ir_sched_random(const Prog *P, uint64_t seed, Schedule *S);
    reading the shapes and the target set by ir_sched_target (native when never set); legal by
    construction (each directive is tried on a scratch lowering of P->g and kept if accepted). */
 void ir_sched_default(const Prog *P, Schedule *S);
+/* Variations of the rule for the tuner: for op (-1: every op) a register block of nv vectors
+   by rb rows/pixels instead of the rule's (0: the rule's; ignored where it does not fit the
+   shape) and the order of a conv's channel blocks (0: the rule's, 1: inside the pixel block,
+   2: outermost). Until reset with NULL, every ir_sched_default uses them. */
+typedef struct SchedKnobs {
+	int op, nv, rb, order;
+} SchedKnobs;
+void ir_sched_default_knobs(const SchedKnobs *k);
 
 /* ---- target.c: the target the default schedule is made for ---- */
 

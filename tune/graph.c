@@ -399,6 +399,38 @@ static void context_search(Pass *p)
 	const char **origin = ir_alloc(sizeof(char *) * (size_t)(jobs + 1));
 	double *times = ir_alloc(sizeof(double) * (size_t)(jobs + 1));
 	uint64_t seed = 1;
+	/* first the rule's own variations (register block, order) on the heaviest ops, one op at a
+	   time, then mutations of whatever is fastest */
+	enum { HEAVY = 6, VARIANTS = 4 };
+	const Graph *g = in->g;
+	int heavy[HEAVY], nh = 0;
+	for (int op = 0; op < g->nops; op++) {
+		OpKind k = g->ops[op].kind;
+		if (k != OP_CONV2D && k != OP_DENSE && k != OP_MATMUL)
+			continue;
+		bool full = nh == HEAVY;
+		if (full && ir_op_flops(g, &g->ops[heavy[HEAVY - 1]]) >= ir_op_flops(g, &g->ops[op]))
+			continue;
+		int at = full ? HEAVY - 1 : nh++;
+		heavy[at] = op;
+		for (; at > 0 && ir_op_flops(g, &g->ops[heavy[at]]) > ir_op_flops(g, &g->ops[heavy[at - 1]]); at--) {
+			int t = heavy[at];
+			heavy[at] = heavy[at - 1];
+			heavy[at - 1] = t;
+		}
+	}
+	for (int v = 0, h = 0; h < nh && !(in->deadline > 0 && out_of_time(in));) {
+		int n = 0;
+		for (; n < jobs && h < nh; v = (v + 1) % VARIANTS, h += v == 0) {
+			char *t = tune_default_variant(p->P, heavy[h], v);
+			if (t) {
+				texts[n] = t;
+				origin[n++] = "variant";
+			}
+		}
+		measure_texts(p, texts, origin, n, times);
+		rounds++;
+	}
 	for (;;) {
 		if (in->deadline > 0 ? out_of_time(in) : rounds >= 4)
 			break;

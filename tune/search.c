@@ -157,6 +157,48 @@ char *tune_default_sched(const Prog *P)
 	return s;
 }
 
+/* The rule's variations, best first by the rule's own measure of a block (FMAs per load,
+   nv*rb / (nv+rb)), each with the rule's and the two forced channel-block orders. */
+typedef struct Variant {
+	int nv, rb, order;
+	double score;
+} Variant;
+
+static int by_score(const void *a, const void *b)
+{
+	const Variant *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	if (x->nv != y->nv)
+		return x->nv - y->nv;
+	if (x->rb != y->rb)
+		return x->rb - y->rb;
+	return x->order - y->order;
+}
+
+char *tune_default_variant(const Prog *P, int op, int i)
+{
+	int width, regs;
+	ir_sched_target_get(&width, &regs);
+	int budget = regs - 4 < 4 ? 4 : regs - 4, n = 0;
+	Variant v[4 * 32 * 3];
+	for (int nv = 1; nv <= 4; nv++)
+		for (int rb = 1; nv * rb <= budget && rb <= 32; rb++)
+			for (int order = 0; order < 3 && nv * rb >= budget / 4; order++)
+				v[n++] = (Variant){nv, rb, order, (double)(nv * rb) / (double)(nv + rb)};
+	if (i < 0 || i >= n)
+		return NULL;
+	qsort(v, (size_t)n, sizeof v[0], by_score);
+	SchedKnobs k = {.op = op, .nv = v[i].nv, .rb = v[i].rb, .order = v[i].order};
+	ir_sched_default_knobs(&k);
+	Schedule S = {0};
+	ir_sched_default(P, &S);
+	ir_sched_default_knobs(NULL);
+	char *s = tune_sched_text(P->g, &S);
+	free(S.d);
+	return s;
+}
+
 char *tune_random_sched(const Prog *P, uint64_t seed)
 {
 	Schedule S = {0};

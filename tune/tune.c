@@ -45,6 +45,7 @@ typedef struct TaskState {
 	Point *pt;
 	int npt, cappt;
 	uint64_t draws;  /* candidates drawn so far (seeds) */
+	int variants;    /* the rule's variations drawn so far */
 	bool exhausted;
 	TuneModel model;
 } TaskState;
@@ -181,6 +182,19 @@ static int propose(TaskState *s, int want, TuneCand *c)
 	const char *def = tune_default_sched(s->P);
 	if (!seen(s, def) && tune_features(s->t->key, def, p[n].f))
 		p[n].sched = (char *)def, p[n++].origin = "default";
+	/* the rule's variations first, half of each batch, until they run out */
+	int nvar = 0;
+	while (nvar < (want + 1) / 2 && n < pool) {
+		char *text = tune_default_variant(s->P, -1, s->variants);
+		if (!text)
+			break;
+		s->variants++;
+		if (seen(s, text) || in_props(p, n, text) || !tune_features(s->t->key, text, p[n].f))
+			continue;
+		p[n].sched = text;
+		p[n++].origin = "variant";
+		nvar++;
+	}
 	const Point *best = best_point(s);
 	for (int tries = 0; n < pool && tries < pool * 6 + 8; tries++) {
 		uint64_t seed = key_hash(s->t->key) + s->draws++;
@@ -212,10 +226,14 @@ static int propose(TaskState *s, int want, TuneCand *c)
 	}
 	for (int i = 0; i < n; i++)
 		p[i].pred = s->model.fitted ? tune_model_predict(&s->model, p[i].f) : NAN;
-	int first = p[0].origin && n > 0 && !strcmp(p[0].origin, "default") ? 1 : 0;
+	/* the default and the rule's variations go as they are; the model ranks the rest */
+	int first = 0;
+	while (first < n && (!strcmp(p[first].origin, "default") || !strcmp(p[first].origin, "variant")))
+		first++;
 	if (s->model.fitted) {
 		qsort(p + first, (size_t)(n - first), sizeof *p, by_pred);
-		int nrand = want >= 4 ? want / 4 : want >= 2 ? 1 : 0, nmodel = want - nrand;
+		int left = want - first > 0 ? want - first : 0;
+		int nrand = left >= 4 ? left / 4 : left >= 2 ? 1 : 0, nmodel = left - nrand;
 		for (int i = first; i < n && i < first + nmodel; i++)
 			p[i].origin = "model";
 		/* the rest of the batch: random picks among the others, predictions kept for rho */

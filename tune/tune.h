@@ -119,6 +119,10 @@ bool tune_features(const char *key, const char *sched, double *f);
 /* Schedules of a task's lowered, unscheduled program P, as one-line texts. */
 char *tune_default_sched(const Prog *P);
 char *tune_random_sched(const Prog *P, uint64_t seed);
+/* The default rule with the i-th variation of its knobs (register block, order) for op (-1:
+   every op), i from 0; NULL past the last. Often the rule's own schedule (a knob that does not
+   fit the shape is ignored): callers skip what they have seen. */
+char *tune_default_variant(const Prog *P, int op, int i);
 char *tune_mutate(const Prog *P, const char *best, uint64_t seed); /* NULL if best is unreadable */
 /* The same without crossover: one directive dropped or one split factor changed (whole models,
    where half a random schedule is never an improvement). */
