@@ -372,13 +372,13 @@ static void nest_level(Emit *E, const Nest *N, int i)
 				E->vlive = true;
 				E->vtail = x->extent - c < E->W ? x->extent - c : E->W;
 				E->vmask_pending = true;
-				E->vmask = E->vlo = E->vhi = NULL;
+				E->vmask = E->vlo = E->vhi = E->vbits = NULL;
 				nest_level(E, N, i + 1);
 			}
 			E->bound[v] = false;
 			E->vlive = false;
 			E->vmask_pending = false;
-			E->vmask = E->vlo = E->vhi = NULL;
+			E->vmask = E->vlo = E->vhi = E->vbits = NULL;
 		} else if (x->extent == 1 || x->kind == LOOP_UNROLL) {
 			for (int64_t c = 0; c < x->extent; c++) {
 				bind_var(E, v, c);

@@ -40,6 +40,8 @@ typedef struct Emit {
 	int64_t vtail;          /* lanes of the current chunk inside the loop's extent */
 	bool vmask_pending;     /* the chunk's first level: its mask not made yet */
 	const char *vmask, *vlo, *vhi;
+	const char *vbits;      /* or the mask's lanes as a constant bit set (vlo, vhi NULL) */
+	int64_t vdelta[64];     /* an irregular access: each lane's distance from lane 0 */
 	const char *vmask_decl[2 * IR_MAX_GUARDS + 2]; /* its declaration, printed at first use */
 	int nvmask_decl;
 } Emit;

@@ -66,6 +66,14 @@ static const char *use_mask(Emit *E)
 	return E->vmask;
 }
 
+/* The C condition that lane weft_lane of the current chunk holds (under a mask). */
+static const char *lane_holds(const Emit *E)
+{
+	if (E->vbits)
+		return ir_fmt("(%s >> weft_lane) & 1u", E->vbits);
+	return ir_fmt("weft_lane >= %s && weft_lane < %s", E->vlo, E->vhi);
+}
+
 /* Can the table mask lanes (a chunk's tail, a guard on the vectorized loop)? */
 static bool has_masks(const Emit *E) { return gen_template_find(E->G->vt, "mask") != NULL; }
 
@@ -116,12 +124,36 @@ static bool vec_offset(Emit *E, int t, const Ix *const *idx, int64_t *coef, cons
 	E->bound[E->vvar] = false;
 	const Ix *free_off = kernel_fold(E, off);
 	E->bound[E->vvar] = true;
-	if (!ix_coeff(free_off, E->vvar, coef)) {
+	*at = kernel_ix_c(E, kernel_fold(E, off));
+	if (ix_coeff(free_off, E->vvar, coef))
+		return true;
+	/* Not affine (a fused loop's div and mod), but each lane may still be a constant distance
+	   from lane 0 once the chunk is bound: a gather at those distances (*coef = -1). */
+	const Ix *base = kernel_fold(E, off);
+	int64_t c = E->value[E->vvar];
+	bool ok = E->W <= 32;
+	for (int64_t l = 0; l < E->W && ok; l++) {
+		E->value[E->vvar] = c + l;
+		const Ix *d = l < E->vtail ? kernel_fold(E, ix_add(off, ix_mul(base, -1))) : ix_const(0);
+		ok = d->kind == IX_CONST && d->c > INT32_MIN && d->c < INT32_MAX;
+		E->vdelta[l] = ok ? d->c : 0;
+	}
+	E->value[E->vvar] = c;
+	if (!ok) {
 		vec_fail(E, ir_fmt("%s's offset is not affine in the vectorized loop", x->name));
 		return false;
 	}
-	*at = kernel_ix_c(E, kernel_fold(E, off));
+	*coef = -1;
 	return true;
+}
+
+/* The lanes' distances from lane 0 of an irregular access, as a C list. */
+static const char *delta_list(const Emit *E)
+{
+	char *s = "";
+	for (int64_t l = 0; l < E->W; l++)
+		s = ir_fmt("%s%s%lld", s, l ? ", " : "", (long long)E->vdelta[l]);
+	return s;
 }
 
 static const char *vec_load(Emit *E, int t, const Ix *const *idx)
@@ -133,7 +165,22 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 	const char *p = kernel_ptr(E, t);
 	if (k == 0)
 		return broadcast(E, ir_fmt("%s[%s]", p, at));
-	if (k == 2 && gen_template_find(E->G->vt, "load2")) { /* stride 2: two loads, every other lane */
+	if (k < 0) { /* irregular lanes: a gather at constant distances, else lane by lane */
+		const char *a = ir_fmt("&%s[%s]", p, at);
+		if (gen_template_find(E->G->vt, "gatherat"))
+			return E->vmask ? vtpl(E, "maskgatherat", a, delta_list(E), use_mask(E))
+			                : vtpl(E, "gatherat", a, delta_list(E), NULL);
+		if (E->vmask)
+			use_lanes(E);
+		const char *g = ir_fmt("weft_g%d", ++E->nextv);
+		gen_line(E->G, "static const int %s_d[%lld] = {%s};", g, (long long)E->W, delta_list(E));
+		gen_line(E->G, "float %s[%lld];", g, (long long)E->W);
+		gen_line(E->G, "for (%s weft_lane = 0; weft_lane < %lld; weft_lane++)", E->G->idx, (long long)E->W);
+		gen_line(E->G, "\t%s[weft_lane] = %s%s[%s + %s_d[weft_lane]]%s;", g, E->vmask ? ir_fmt("%s ? ", lane_holds(E)) : "",
+		         p, at, g, E->vmask ? " : 0.0f" : "");
+		return vtpl(E, "load", g, NULL, NULL);
+	}
+	if (k == 2 && gen_template_find(E->G->vt, "load2") && !E->vbits) { /* stride 2: two loads, every other lane */
 		const char *a = ir_fmt("&%s[%s]", p, at);
 		if (!E->vmask)
 			return vtpl(E, "load2", a, NULL, NULL);
@@ -162,8 +209,8 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 	gen_line(E->G, "float %s[%lld];", g, (long long)E->W);
 	gen_line(E->G, "for (%s weft_lane = 0; weft_lane < %lld; weft_lane++)", E->G->idx, (long long)E->W);
 	if (E->vmask)
-		gen_line(E->G, "\t%s[weft_lane] = weft_lane >= %s && weft_lane < %s ? %s[%s + weft_lane * %lld] : 0.0f;",
-		         g, E->vlo, E->vhi, p, at, (long long)k);
+		gen_line(E->G, "\t%s[weft_lane] = %s ? %s[%s + weft_lane * %lld] : 0.0f;", g, lane_holds(E), p, at,
+		         (long long)k);
 	else
 		gen_line(E->G, "\t%s[weft_lane] = %s[%s + weft_lane * %lld];", g, p, at, (long long)k);
 	return vtpl(E, "load", g, NULL, NULL);
@@ -177,6 +224,24 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 		return;
 	const char *p = kernel_ptr(E, t);
 	E->written[t] = true;
+	if (k < 0) { /* irregular lanes: one by one */
+		if (E->vmask)
+			use_lanes(E);
+		gen_line(E->G, "{");
+		E->G->ind++;
+		gen_line(E->G, "static const int weft_d[%lld] = {%s};", (long long)E->W, delta_list(E));
+		gen_line(E->G, "float weft_lanes[%lld];", (long long)E->W);
+		gen_line(E->G, "%s;", vtpl(E, "store", "weft_lanes", val, NULL));
+		gen_line(E->G, "for (%s weft_lane = 0; weft_lane < %lld; weft_lane++)", E->G->idx, (long long)E->W);
+		if (E->vmask)
+			gen_line(E->G, "\tif (%s)", lane_holds(E));
+		else if (E->vtail < E->W)
+			die("an irregular store in a tail chunk without a mask");
+		gen_line(E->G, "%s%s[%s + weft_d[weft_lane]] = weft_lanes[weft_lane];", E->vmask ? "\t\t" : "\t", p, at);
+		E->G->ind--;
+		gen_line(E->G, "}");
+		return;
+	}
 	if (k == 1 && E->vmask) {
 		gen_line(E->G, "%s;", vtpl(E, "maskstore", ir_fmt("&%s[%s]", p, at), use_mask(E), val));
 		return;
@@ -199,7 +264,7 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 	gen_line(E->G, "%s;", vtpl(E, "store", "weft_lanes", val, NULL));
 	gen_line(E->G, "for (%s weft_lane = 0; weft_lane < %lld; weft_lane++)", E->G->idx, (long long)E->W);
 	if (E->vmask)
-		gen_line(E->G, "\tif (weft_lane >= %s && weft_lane < %s)", E->vlo, E->vhi);
+		gen_line(E->G, "\tif (%s)", lane_holds(E));
 	gen_line(E->G, "%s%s[%s + weft_lane * %lld] = weft_lanes[weft_lane];", E->vmask ? "\t\t" : "\t", p, at,
 	         (long long)k);
 	E->G->ind--;
@@ -313,6 +378,49 @@ const char *vec_acc_ref(Emit *E)
    ceil((g.lo - e0) / k) to below ceil((g.hi - e0) / k); lo and hi are the tightest over the
    guards and the tail. Only the bounds that can fail here are tested. In C, (t + k - 1) / k
    is that ceiling for t > 0 and at most 0 for t <= 0, which is all a bound needs. */
+/* Every guard a constant at every lane of the chunk (its other variables bound: unrolled, as
+   r and s of a small fused pixel loop): the lanes that hold, as bits. */
+static bool lane_bits(Emit *E, const Guard *const *mg, int n, uint64_t *bits)
+{
+	int64_t c = E->value[E->vvar];
+	bool ok = true;
+	*bits = 0;
+	for (int64_t l = 0; l < E->vtail && ok; l++) {
+		E->value[E->vvar] = c + l;
+		bool hold = true;
+		for (int i = 0; i < n && ok; i++) {
+			const Ix *e = kernel_fold(E, mg[i]->e);
+			ok = e->kind == IX_CONST;
+			hold = hold && ok && mg[i]->lo <= e->c && e->c < mg[i]->hi;
+		}
+		if (hold)
+			*bits |= (uint64_t)1 << l;
+	}
+	E->value[E->vvar] = c;
+	return ok;
+}
+
+/* The mask of a constant set of lanes; false if none holds. */
+static bool const_mask(Emit *E, uint64_t bits)
+{
+	if (bits == 0)
+		return false;
+	if (bits == ((uint64_t)1 << E->W) - 1)
+		return true; /* every lane */
+	if (!gen_template_find(E->G->vt, "maskbits")) {
+		vec_fail(E, ir_fmt("%s has no masks of constant lanes", E->G->vtarget));
+		return true;
+	}
+	int id = ++E->nextv;
+	E->vbits = ir_fmt("0x%llxu", (unsigned long long)bits);
+	E->vlo = E->vhi = NULL;
+	E->vmask = ir_fmt("weft_m%d", id);
+	E->nvmask_decl = 0;
+	E->vmask_decl[E->nvmask_decl++] = ir_fmt("const %s %s = %s;", gen_template(E->G->vt, "mtype"), E->vmask,
+		vtpl(E, "maskbits", E->vbits, NULL, NULL));
+	return true;
+}
+
 bool vec_open_mask(Emit *E, const Guard *const *mg, int n)
 {
 	const Ix *e0[IR_MAX_GUARDS];
@@ -324,6 +432,9 @@ bool vec_open_mask(Emit *E, const Guard *const *mg, int n)
 		const Ix *free_e = kernel_fold(E, mg[i]->e);
 		E->bound[E->vvar] = true;
 		if (!ix_coeff(free_e, E->vvar, &kk[i]) || kk[i] < 1) {
+			uint64_t bits;
+			if (E->W <= 32 && lane_bits(E, mg, n, &bits))
+				return const_mask(E, bits);
 			vec_fail(E, "a guard on the vectorized loop is not affine in it, increasing");
 			return true;
 		}

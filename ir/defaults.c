@@ -463,8 +463,30 @@ static void conv_loops(Def *D, int op, int s)
 static void dw_plain_loops(Def *D, int op, int s, const char *chan)
 {
 	enum { MAX_VEC = 64 }; /* the checker's limit on a vector loop */
-	const Tensor *y = &D->P->g->tensors[D->P->g->ops[op].out];
+	const Op *o = &D->P->g->ops[op];
+	const Tensor *y = &D->P->g->tensors[o->out];
 	int64_t OW = y->dims[3];
+	if (!strcmp(chan, "k") && o->p.stride[0] == 1 && o->p.stride[1] == 1 && OW < D->W &&
+	    y->dims[2] * OW <= MAX_VEC) {
+		/* a small map (7x7): rows would leave most lanes empty, so the whole map is the vector
+		   (oh, ow fused; the input at stride 1 is then contiguous in it too), the window
+		   unrolled so that every padding test is a constant mask per lane. (At stride 2 the
+		   input lanes would be a gather at constant distances: slower than the rows, measured
+		   0.21 vs 0.26 of oneDNN on 14x14x512 s2) */
+		static const char *const fused[] = {"n", "k", "c", "r", "s", "oh_ow", NULL};
+		Directive *d = loop_dir(D, s, SD_FUSE);
+		d->nloops = 2;
+		snprintf(d->loops[0], sizeof d->loops[0], "oh");
+		snprintf(d->loops[1], sizeof d->loops[1], "ow");
+		reorder(D, s, fused);
+		on_loop(D, s, SD_UNROLL, "r");
+		on_loop(D, s, SD_UNROLL, "s");
+		on_loop(D, s, SD_VECTORIZE, "oh_ow");
+		on_loop(D, s, SD_PARALLEL, y->dims[0] >= 8 ? "n" : "k");
+		on_loop(D, s, SD_CACHE_WRITE, "k");
+		epilogue(D, op, s, "k");
+		return;
+	}
 	const char *ow = "ow", *cw = "oh";
 	if (OW > MAX_VEC) { /* rows in equal blocks of whole vectors, at most MAX_VEC */
 		int64_t nvec = (OW + D->W - 1) / D->W, nblk = (OW + MAX_VEC - 1) / MAX_VEC;

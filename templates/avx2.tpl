@@ -12,7 +12,8 @@
 # padding column): @mtype is the mask's type, @mask all-ones lanes where $1 <= lane < $2 (ints, any range); @maskload
 # ($1 address, $2 mask) reads only the mask's lanes (0 elsewhere, no fault), @maskstore ($1
 # address, $2 mask, $3 vector) writes only them, @blend ($1 mask, $2 old, $3 new) takes new in
-# the mask's lanes. Strided reads: @gather/@maskgather ($1 address of lane 0, $2 the stride in
+# the mask's lanes; @maskbits: the mask of the lanes whose bits are set in $1 (an unsigned
+# constant). Strided reads: @gather/@maskgather ($1 address of lane 0, $2 the stride in
 # elements, $3 mask); @load2/@maskload2 (stride 2: two loads of W, every other element; $2, $3
 # the masks of the two halves). A table without @mask keeps such nests scalar.
 @width
@@ -164,3 +165,9 @@ static inline __m256 weft_v_gelu(__m256 x)
 _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(_mm256_loadu_ps($1), _mm256_maskload_ps($1 + 8, _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0)), 0x88)), 0xD8))
 @maskload2
 _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(_mm256_maskload_ps($1, _mm256_castps_si256($2)), _mm256_maskload_ps($1 + 8, _mm256_castps_si256($3)), 0x88)), 0xD8))
+@maskbits
+_mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_and_si256(_mm256_set1_epi32((int)($1)), _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)), _mm256_setzero_si256()))
+@gatherat
+_mm256_i32gather_ps($1, _mm256_setr_epi32($2), 4)
+@maskgatherat
+_mm256_mask_i32gather_ps(_mm256_setzero_ps(), $1, _mm256_setr_epi32($2), $3, 4)

@@ -24,7 +24,8 @@
 # padding column): @mtype is the mask's type, @mask the bits of $1 <= lane < $2 (ints, any range); @maskload
 # ($1 address, $2 mask) reads only the mask's lanes (0 elsewhere, no fault), @maskstore ($1
 # address, $2 mask, $3 vector) writes only them, @blend ($1 mask, $2 old, $3 new) takes new in
-# the mask's lanes. Strided reads: @gather/@maskgather ($1 address of lane 0, $2 the stride in
+# the mask's lanes; @maskbits: the mask of the lanes whose bits are set in $1 (an unsigned
+# constant). Strided reads: @gather/@maskgather ($1 address of lane 0, $2 the stride in
 # elements, $3 mask); @load2/@maskload2 (stride 2: two loads of W, every other element; $2, $3
 # the masks of the two halves). A table without @mask keeps such nests scalar.
 @width
@@ -176,3 +177,9 @@ _mm512_mask_i32gather_ps(_mm512_setzero_ps(), $3, _mm512_mullo_epi32(_mm512_setr
 _mm512_permutex2var_ps(_mm512_loadu_ps($1), _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), _mm512_maskz_loadu_ps((__mmask16)0x7FFF, $1 + 16))
 @maskload2
 _mm512_permutex2var_ps(_mm512_maskz_loadu_ps($2, $1), _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), _mm512_maskz_loadu_ps($3, $1 + 16))
+@maskbits
+((__mmask16)$1)
+@gatherat
+_mm512_i32gather_ps(_mm512_setr_epi32($2), $1, 4)
+@maskgatherat
+_mm512_mask_i32gather_ps(_mm512_setzero_ps(), $3, _mm512_setr_epi32($2), $1, 4)

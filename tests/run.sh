@@ -233,7 +233,7 @@ target_models() {
 	ls examples/block.weft examples/dwsep.weft examples/mlp.weft 2>/dev/null
 	for m in conv_1x1 conv_depthwise conv_bn_relu dense_bias matmul_rank3_bcast_rhs bcast_param_channel \
 		leaky_relu_alpha clip_min_max unary_chain maxpool_pad avgpool_pad_include mini_resnet_block \
-		vec_dense_act dw_plain_tails pw_pixels; do
+		vec_dense_act dw_plain_tails pw_pixels dw_small_map; do
 		[[ -e tests/run/$m.weft ]] && echo "tests/run/$m.weft"
 	done
 }
@@ -287,7 +287,7 @@ test_targets() {
 		if [[ $t != sse ]] && selected "$name"; then
 			out=$TMP/target-gen && rm -rf "$out" && mkdir "$out"
 			local m scalar=""
-			for m in dw_plain_tails pw_pixels; do
+			for m in dw_plain_tails pw_pixels dw_small_map; do
 				"$WEFT" gen tests/run/$m.weft --target "$t" -o "$out" >/dev/null 2>&1 || scalar="$scalar $m(gen failed)"
 				grep -q "scalar code" "$out/$m.c" 2>/dev/null && scalar="$scalar $m"
 			done

@@ -297,6 +297,7 @@ typedef struct Pass {
 	TuneBench b;
 	char **op_sched;  /* per op, for tune_compose */
 	int trial;
+	double t0;        /* when the pass began */
 	char **seen;      /* combinations measured, and their times */
 	double *seen_ns;
 	int nseen;
@@ -336,6 +337,16 @@ static void record(void *ctx, TuneCand *c)
 }
 
 static bool out_of_time(const TuneGraphPass *in) { return in->deadline > 0 && now() >= in->deadline; }
+
+/* Before the deadline with room left for confirm's four measurements (each as long as the
+   average so far, builds included). */
+static bool room_to_confirm(const Pass *p)
+{
+	if (p->in->deadline <= 0)
+		return true;
+	double per = p->nseen ? (now() - p->t0) / p->nseen : 0;
+	return now() + 4 * per < p->in->deadline;
+}
 
 /* Measure n whole-model schedules (NULL: does not compose); times[i] their medians
    (INFINITY if not ok). A schedule measured before is not measured again. */
@@ -419,7 +430,7 @@ static void context_search(Pass *p)
 			heavy[at - 1] = t;
 		}
 	}
-	for (int v = 0, h = 0; h < nh && !(in->deadline > 0 && out_of_time(in));) {
+	for (int v = 0, h = 0; h < nh && room_to_confirm(p);) {
 		int n = 0;
 		for (; n < jobs && h < nh; v = (v + 1) % VARIANTS, h += v == 0) {
 			char *t = tune_default_variant(p->P, heavy[h], v);
@@ -432,7 +443,7 @@ static void context_search(Pass *p)
 		rounds++;
 	}
 	for (;;) {
-		if (in->deadline > 0 ? out_of_time(in) : rounds >= 4)
+		if (in->deadline > 0 ? !room_to_confirm(p) : rounds >= 4)
 			break;
 		int best = fastest(p);
 		if (best < 0)
@@ -488,7 +499,7 @@ void tune_graph_pass(const TuneGraphPass *in)
 	}
 	if (ntuned == 0)
 		return;
-	Pass p = {.in = in, .P = ir_lower(in->g)};
+	Pass p = {.in = in, .P = ir_lower(in->g), .t0 = now()};
 	p.op_sched = ir_alloc(sizeof(char *) * (size_t)(in->g->nops + 1));
 	fprintf(stderr, "tune: graph: measuring %s as a whole (%d tuned tasks of %d)\n", in->g->name, ntuned, nt);
 	if (!p.P || !tune_bench_init_model(&p.b, in->g, ir_fmt("%s/graph", in->dir), in->m))

@@ -50,6 +50,38 @@ static const char *target_flags(const char *target)
 	return NULL;
 }
 
+/* Does $CC take -fopenmp? (gcc does; clang needs libomp.) Candidates are built as generated
+   code is deployed, OpenMP pragmas live when the compiler has them (threads: OMP_NUM_THREADS
+   as the environment sets it). */
+static bool cc_has_openmp(void)
+{
+	char *dir = tune_make_tmpdir();
+	if (!dir)
+		return false;
+	const char *src = ir_fmt("%s/omp.c", dir), *exe = ir_fmt("%s/omp", dir);
+	Buf b = {0};
+	buf_puts(&b, "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n");
+	const char *names[] = {"omp.c"};
+	const Buf *bufs[] = {&b};
+	bool ok = gen_write_files(dir, 1, names, bufs);
+	buf_free(&b);
+	int n, cap;
+	char **argv = gen_cc_argv("-fopenmp", &n, &cap);
+	if (n + 4 >= cap)
+		argv = ir_xrealloc(argv, sizeof(char *) * (size_t)(cap = n + 8));
+	argv[n++] = (char *)src;
+	argv[n++] = "-o";
+	argv[n++] = (char *)exe;
+	argv[n] = NULL;
+	ok = ok && tune_run(argv, 60, true) == 0;
+	free(argv);
+	unlink(exe);
+	unlink(src);
+	tune_remove_tmpdir(dir);
+	free(dir);
+	return ok;
+}
+
 bool tune_machine(const char *target, TuneMachine *m)
 {
 	const char *tf = target_flags(target);
@@ -59,8 +91,9 @@ bool tune_machine(const char *target, TuneMachine *m)
 	}
 	const char *extra = getenv("WEFT_CFLAGS");
 	m->target = target;
-	m->flags = ir_fmt(CC_OPT "%s%s%s%s", *tf ? " " : "", tf, extra && *extra ? " " : "",
-	                  extra ? extra : "");
+	m->openmp = cc_has_openmp();
+	m->flags = ir_fmt(CC_OPT "%s%s%s%s%s", m->openmp ? " -fopenmp" : "", *tf ? " " : "", tf,
+	                  extra && *extra ? " " : "", extra ? extra : "");
 	m->cc = tune_cc_version();
 	m->cpu = tune_cpu_model();
 	return true;
@@ -228,7 +261,8 @@ static _Noreturn void build_child(const TuneBench *b, TuneCand *c, const char *c
 	if (!gen_write_files(cdir, 3, names, bufs))
 		_exit(EXIT_INVALID);
 	int n, cap;
-	char **argv = gen_cc_argv(ir_fmt(CC_OPT " %s", target_flags(b->m->target)), &n, &cap);
+	char **argv = gen_cc_argv(ir_fmt(CC_OPT "%s %s", b->m->openmp ? " -fopenmp" : "", target_flags(b->m->target)),
+	                          &n, &cap);
 	const char *rest[] = {"-I", cdir, "-o", ir_fmt("%s/prog", cdir), ir_fmt("%s/task.c", cdir),
 	                      ir_fmt("%s/harness.c", cdir), "-lm",
 	                      c->inject && !strcmp(c->inject, "compile") ? "-DWEFT_TUNE_INJECT_COMPILE" : NULL};

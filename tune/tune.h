@@ -69,6 +69,7 @@ typedef struct TuneRecord {
 } TuneRecord;
 typedef struct TuneMachine {
 	const char *target, *cc, *flags, *cpu;
+	bool openmp; /* candidates built with -fopenmp ($CC takes it) */
 } TuneMachine;
 /* Every valid record of the log (a missing log: none); corrupt lines are skipped with a
    warning. false only if the file exists but cannot be read. */

@@ -12,6 +12,9 @@
 #   FILTER  extended regex on layer or network names   QUICK=1  the bench's quick subset
 #   JOBS    parallel compiles (default: every core)
 set -euo pipefail
+# The bench's layer table is one thread: tune for one (weft tune builds with -fopenmp when $CC
+# has it, and its candidates then run on OMP_NUM_THREADS threads).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
