@@ -633,7 +633,7 @@ static void body_cache(Emit *E, const void *arg)
 		E->G->ind++;
 	}
 	if (E->vec) {
-		vec_declare_acc(E, n);
+		vec_declare_acc(E);
 		Nest init = {.body = body_acc_init};
 		nest_loops(E, &init, s->cache_at + 1, s->nloops, true);
 		nest_guards(E, &init, true);

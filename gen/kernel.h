@@ -67,7 +67,7 @@ void vec_store_val(Emit *E, int t, const Ix *const *idx, Bin accum, const Val *v
 /* tensor[idx] = the vector text val. */
 void vec_store(Emit *E, int t, const Ix *const *idx, const char *val);
 /* The accumulator array's declaration, and the register of the current chunk. */
-void vec_declare_acc(Emit *E, int64_t n);
+void vec_declare_acc(Emit *E);
 const char *vec_acc_ref(Emit *E);
 const char *vec_type(const Emit *E);
 /* At the first level inside a chunk: the mask of the chunk's tail and of the guards mg[0..n)

@@ -341,10 +341,9 @@ void vec_store_val(Emit *E, int t, const Ix *const *idx, Bin accum, const Val *v
    once the box's loops are unrolled, so compilers keep them in registers. */
 static int64_t chunks(const Emit *E, int64_t extent) { return (extent + E->W - 1) / E->W; }
 
-void vec_declare_acc(Emit *E, int64_t n)
+void vec_declare_acc(Emit *E)
 {
-	(void)n; /* counts lanes; a tail chunk is a whole register */
-	const Stage *s = E->s;
+	const Stage *s = E->s; /* a tail chunk is a whole register */
 	int64_t regs = 1;
 	for (int p = s->cache_at + 1; p < s->nloops; p++) {
 		const Var *x = &E->P->vars[s->loops[p]];

@@ -42,13 +42,13 @@
 
 /* ---- reading the program ---- */
 
-static const char *stage_label(const Prog *P, int s)
+const char *ir_stage_label(const Prog *P, int s)
 {
 	const Stage *st = &P->stages[s];
 	return ir_fmt("%s.%s", P->g->tensors[P->g->ops[st->op].out].name, st->name);
 }
 
-static bool has_init(const Prog *P, int s)
+bool ir_stage_accumulates(const Prog *P, int s)
 {
 	const Stage *st = &P->stages[s];
 	return st->init_stage >= 0 && st->accum != BIN_NONE;
@@ -104,7 +104,7 @@ static void add_layout(Def *D, int t, int n, const LayoutPrim *p)
 static Directive *loop_dir(Def *D, int s, DirKind kind)
 {
 	Directive d = {.kind = kind, .tail = TAIL_GUARD};
-	snprintf(d.stage, sizeof d.stage, "%s", stage_label(D->P, s));
+	snprintf(d.stage, sizeof d.stage, "%s", ir_stage_label(D->P, s));
 	ir_sched_add(&D->loops, &d);
 	return &D->loops.d[D->loops.n - 1];
 }
@@ -125,6 +125,15 @@ static void split(Def *D, int s, const char *loop, int64_t f, Tail tail)
 	d->tail = tail;
 }
 
+/* fuse(outer, inner) -> loop "outer_inner" */
+static void fuse(Def *D, int s, const char *outer, const char *inner)
+{
+	Directive *d = loop_dir(D, s, SD_FUSE);
+	d->nloops = 2;
+	snprintf(d->loops[0], sizeof d->loops[0], "%s", outer);
+	snprintf(d->loops[1], sizeof d->loops[1], "%s", inner);
+}
+
 /* reorder(names...), a NULL-terminated list */
 static void reorder(Def *D, int s, const char *const *names)
 {
@@ -134,15 +143,48 @@ static void reorder(Def *D, int s, const char *const *names)
 }
 
 /* The pointwise ops right after op, computed at stage s's loop: the epilogue chain. */
+/* Is tensor t the result of op `from` or of one of the ops chain[0..n)? */
+static bool chain_result(const Graph *g, int t, int from, const int *chain, int n)
+{
+	if (t == g->ops[from].out)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (t == g->ops[chain[i]].out)
+			return true;
+	return false;
+}
+
+/* Does op o read such a result (as compute_at requires of a stage computed at a host)? */
+static bool reads_chain(const Graph *g, const Op *o, int from, const int *chain, int n)
+{
+	for (int a = 0; a < o->nargs; a++)
+		if (chain_result(g, o->args[a], from, chain, n))
+			return true;
+	return false;
+}
+
+int ir_epilogue_chain(const Graph *g, int op, int *chain)
+{
+	int n = 0;
+	for (int next = op + 1; next < g->nops && pointwise(g->ops[next].kind); next++) {
+		if (!reads_chain(g, &g->ops[next], op, chain, n))
+			break;
+		chain[n++] = next;
+	}
+	return n;
+}
+
 static void epilogue(Def *D, int op, int s, const char *loop)
 {
 	const Graph *g = D->P->g;
-	for (int next = op + 1; next < g->nops && pointwise(g->ops[next].kind); next++) {
-		int gs = op_stage(D->P, next, "main");
+	int *chain = ir_alloc(sizeof(int) * (size_t)(g->nops + 1));
+	int n = ir_epilogue_chain(g, op, chain);
+	for (int i = 0; i < n; i++) {
+		int gs = op_stage(D->P, chain[i], "main");
 		if (gs < 0)
 			break;
 		Directive *d = loop_dir(D, gs, SD_COMPUTE_AT);
-		snprintf(d->host, sizeof d->host, "%s", stage_label(D->P, s));
+		snprintf(d->host, sizeof d->host, "%s", ir_stage_label(D->P, s));
 		d->nloops = 1;
 		snprintf(d->loops[0], sizeof d->loops[0], "%s", loop);
 	}
@@ -296,16 +338,14 @@ static Block conv_block(const Def *D, const Op *o)
 static bool blocking_pays(const Graph *g, int op)
 {
 	int t = g->ops[op].out;
-	for (int i = op + 1; i < g->nops && pointwise(g->ops[i].kind); i++) {
-		const Op *c = &g->ops[i];
-		bool reads = false;
-		for (int a = 0; a < c->nargs; a++)
-			reads |= c->args[a] == t;
-		if (!reads)
-			break;
+	int *chain = ir_alloc(sizeof(int) * (size_t)(g->nops + 1));
+	int n = ir_epilogue_chain(g, op, chain);
+	for (int i = 0; i < n; i++) {
+		const Op *c = &g->ops[chain[i]];
 		for (int a = 0; a < c->nargs; a++) {
 			const Tensor *x = &g->tensors[c->args[a]];
-			if (c->args[a] != t && x->kind != TENSOR_VALUE && x->rank == 4 &&
+			if (!chain_result(g, c->args[a], op, chain, i) &&
+			    x->kind != TENSOR_VALUE && x->rank == 4 &&
 			    !memcmp(x->dims, g->tensors[t].dims, sizeof x->dims[0] * 4))
 				return false;
 		}
@@ -474,10 +514,7 @@ static void dw_plain_loops(Def *D, int op, int s, const char *chan)
 		   input lanes would be a gather at constant distances: slower than the rows, measured
 		   0.21 vs 0.26 of oneDNN on 14x14x512 s2) */
 		static const char *const fused[] = {"n", "k", "c", "r", "s", "oh_ow", NULL};
-		Directive *d = loop_dir(D, s, SD_FUSE);
-		d->nloops = 2;
-		snprintf(d->loops[0], sizeof d->loops[0], "oh");
-		snprintf(d->loops[1], sizeof d->loops[1], "ow");
+		fuse(D, s, "oh", "ow");
 		reorder(D, s, fused);
 		on_loop(D, s, SD_UNROLL, "r");
 		on_loop(D, s, SD_UNROLL, "s");
@@ -495,12 +532,19 @@ static void dw_plain_loops(Def *D, int op, int s, const char *chan)
 		ow = "ow_i", cw = "ow_o";
 	}
 	/* conv: n k oh ow | c r s (c has extent 1); pools: n c oh ow | r s */
-	bool conv = !strcmp(chan, "k");
-	const char *order[] = {"n", chan, "oh", "ow_o", "c", "r", "s", ow, NULL};
-	if (!conv)
-		memmove(&order[4], &order[5], 4 * sizeof order[0]);
-	if (OW <= MAX_VEC)
-		memmove(&order[3], &order[4], 5 * sizeof order[0]);
+	const char *order[10];
+	int n = 0;
+	order[n++] = "n";
+	order[n++] = chan;
+	order[n++] = "oh";
+	if (OW > MAX_VEC)
+		order[n++] = "ow_o";
+	if (!strcmp(chan, "k"))
+		order[n++] = "c";
+	order[n++] = "r";
+	order[n++] = "s";
+	order[n++] = ow;
+	order[n] = NULL;
 	reorder(D, s, order);
 	on_loop(D, s, SD_VECTORIZE, ow);
 	on_loop(D, s, SD_PARALLEL, y->dims[0] >= 8 ? "n" : chan);
@@ -583,10 +627,7 @@ static void pixels_loops(Def *D, int op, int s)
 	int64_t P = y->dims[2] * y->dims[3];
 	Block b = pixels_block(D, o);
 	int64_t f = b.nv * D->W;
-	Directive *d = loop_dir(D, s, SD_FUSE);
-	d->nloops = 2;
-	snprintf(d->loops[0], sizeof d->loops[0], "oh");
-	snprintf(d->loops[1], sizeof d->loops[1], "ow");
+	fuse(D, s, "oh", "ow");
 	const char *po = "oh_ow", *pi = "oh_ow";
 	if (f < P) {
 		split(D, s, "oh_ow", f, P % f ? TAIL_GUARD : TAIL_EXACT);
@@ -866,7 +907,7 @@ void ir_sched_default(const Prog *P, Schedule *S)
 	for (int s = 0; s < Q->nstages; s++) {
 		const Stage *st = &Q->stages[s];
 		const Op *o = &g->ops[st->op];
-		if (!has_init(Q, s) || st->at_stage >= 0 || done[s])
+		if (!ir_stage_accumulates(Q, s) || st->at_stage >= 0 || done[s])
 			continue;
 		const Tensor *x = &g->tensors[o->args[0]];
 		if (o->kind == OP_CONV2D && depthwise(g, o) && conv_vectorizable(g, o) && D.W > 1 &&

@@ -643,6 +643,14 @@ void ir_sched_default(const Prog *P, Schedule *S);
    by rb rows/pixels instead of the rule's (0: the rule's; ignored where it does not fit the
    shape) and the order of a conv's channel blocks (0: the rule's, 1: inside the pixel block,
    2: outermost). Until reset with NULL, every ir_sched_default uses them. */
+/* The epilogue chain of op: the pointwise ops (elementwise, batchnorm) right after it, each
+   reading op's result or an earlier one of the chain's, which the rule computes on op's
+   accumulators (compute_at's condition). Their ids into chain (room for g->nops); the count. */
+int ir_epilogue_chain(const Graph *g, int op, int *chain);
+/* "TENSOR.STAGE" of stage s, as schedules name it. */
+const char *ir_stage_label(const Prog *P, int s);
+/* Is stage s an update with an init (an accumulation that cache_write can keep in locals)? */
+bool ir_stage_accumulates(const Prog *P, int s);
 typedef struct SchedKnobs {
 	int op, nv, rb, order;
 } SchedKnobs;

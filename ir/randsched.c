@@ -25,18 +25,6 @@ enum {
 
 /* ---- reading the lowered program ---- */
 
-static const char *stage_label(const Prog *P, int s)
-{
-	const Stage *st = &P->stages[s];
-	return ir_fmt("%s.%s", P->g->tensors[P->g->ops[st->op].out].name, st->name);
-}
-
-/* An update stage with an init (an accumulation that cache_write can keep in locals). */
-static bool has_init(const Prog *P, int s)
-{
-	const Stage *st = &P->stages[s];
-	return st->init_stage >= 0 && st->accum != BIN_NONE;
-}
 
 /* The last stage of op (the one that finishes its result); -1 if it has none. */
 static int final_stage(const Prog *P, int op)
@@ -225,7 +213,7 @@ static bool accesses_fit(R *r, int si, int v1, int v2)
 static Directive *add_dir(R *r, int si, DirKind kind)
 {
 	Directive d = {.kind = kind, .tail = TAIL_GUARD};
-	snprintf(d.stage, sizeof d.stage, "%s", stage_label(r->P, si));
+	snprintf(d.stage, sizeof d.stage, "%s", ir_stage_label(r->P, si));
 	ir_sched_add(r->S, &d);
 	return &r->S->d[r->S->n - 1];
 }
@@ -580,7 +568,7 @@ static void draw_compute_at(R *r)
 		if (h < 0 || loop[h] < 0)
 			continue;
 		Directive *d = add_dir(r, s, SD_COMPUTE_AT);
-		snprintf(d->host, sizeof d->host, "%s", stage_label(P, h));
+		snprintf(d->host, sizeof d->host, "%s", ir_stage_label(P, h));
 		dir_loop(d, r->sim[h].l[loop[h]].name);
 	}
 }
@@ -720,7 +708,7 @@ void ir_sched_random(const Prog *P, uint64_t seed, Schedule *S)
 	simulate_layouts(&r);
 	for (int s = 0; s < ns; s++) {
 		sim_init(&r, s);
-		if (has_init(P, s) && chance(&r.rng, 60)) {
+		if (ir_stage_accumulates(P, s) && chance(&r.rng, 60)) {
 			r.want_cache[s] = true;
 			r.no_pad[s] = true;
 		}

@@ -78,28 +78,19 @@ static int stage_op(const Prog *P, const char *stage)
 
 /* ---- composing ---- */
 
-static bool pointwise(OpKind k) { return (ir_ops[k].flags & (OPF_UNARY | OPF_BINARY)) || k == OP_BATCHNORM; }
-
-/* The pointwise ops right after a conv, dense or matmul, each reading the previous result:
-   the epilogue chains the default rule computes on the producer's accumulators. */
+/* The ops in the epilogue chain of a conv, dense or matmul (ir_epilogue_chain): what the
+   default rule computes on the producer's accumulators. */
 static bool *epilogue_ops(const Graph *g)
 {
 	bool *epi = ir_alloc((size_t)g->nops + 1);
+	int *chain = ir_alloc(sizeof(int) * (size_t)(g->nops + 1));
 	for (int op = 0; op < g->nops; op++) {
 		OpKind k = g->ops[op].kind;
 		if (k != OP_CONV2D && k != OP_DENSE && k != OP_MATMUL)
 			continue;
-		int t = g->ops[op].out;
-		for (int next = op + 1; next < g->nops && pointwise(g->ops[next].kind); next++) {
-			const Op *o = &g->ops[next];
-			bool reads = false;
-			for (int a = 0; a < o->nargs; a++)
-				reads |= o->args[a] == t;
-			if (!reads)
-				break;
-			epi[next] = true;
-			t = o->out;
-		}
+		int n = ir_epilogue_chain(g, op, chain);
+		for (int i = 0; i < n; i++)
+			epi[chain[i]] = true;
 	}
 	return epi;
 }
@@ -117,9 +108,11 @@ static void epilogues(const Graph *g, const bool *tuned, const bool *epi, Schedu
 		for (int i = 0; i < T->n; i++)
 			if (T->d[i].kind == SD_CACHE_WRITE && !strcmp(T->d[i].stage, host))
 				snprintf(loop, sizeof loop, "%s", T->d[i].loops[0]);
-		for (int next = op + 1; *loop && next < g->nops && epi[next]; next++) {
+		int *chain = ir_alloc(sizeof(int) * (size_t)(g->nops + 1));
+		int n = *loop ? ir_epilogue_chain(g, op, chain) : 0;
+		for (int i = 0; i < n; i++) {
 			Directive d = {.kind = SD_COMPUTE_AT, .nloops = 1};
-			snprintf(d.stage, sizeof d.stage, "%s.main", g->tensors[g->ops[next].out].name);
+			snprintf(d.stage, sizeof d.stage, "%s.main", g->tensors[g->ops[chain[i]].out].name);
 			snprintf(d.host, sizeof d.host, "%s", host);
 			snprintf(d.loops[0], sizeof d.loops[0], "%s", loop);
 			ir_sched_add(T, &d);

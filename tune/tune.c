@@ -494,7 +494,11 @@ int tune_main(int argc, char **argv)
 			T.model = a;
 			continue;
 		}
-		if (i + 1 >= argc && strcmp(a, "--no-graph") != 0)
+		if (!strcmp(a, "--no-graph")) { /* the one option without an argument */
+			T.graph = false;
+			continue;
+		}
+		if (i + 1 >= argc)
 			usage("option %s needs an argument", a);
 		const char *v = argv[++i];
 		if (!strcmp(a, "--log"))
@@ -507,10 +511,7 @@ int tune_main(int argc, char **argv)
 			T.jobs = positive(a, v);
 		else if (!strcmp(a, "--target"))
 			T.target = v;
-		else if (!strcmp(a, "--no-graph")) {
-			T.graph = false;
-			i--;
-		} else if (!strcmp(a, "--weights"))
+		else if (!strcmp(a, "--weights"))
 			weights = v; /* for the batchnorms folded into convs; tasks use pseudo-random values */
 		else if (!strcmp(a, "--time")) {
 			char *end;
