@@ -408,8 +408,12 @@ static void emit_stages(Gen *G, const char *file)
 	for (int i = 0; i < g->nops; i++)
 		if (last[i] < 0)
 			die("op %d (%s) has no stage", i, g->tensors[g->ops[i].out].name);
+	int marked = -1;
 	for (int si = 0; si < P->nstages; si++) {
 		const Op *op = &g->ops[P->stages[si].op];
+		if (G->profile && P->stages[si].op != marked && !gen_stage_is_view(g, P, si) &&
+		    gen_stage_slot(P, si) == si)
+			gen_line(G, "weft_prof_mark(%d);", marked = P->stages[si].op);
 		if (gen_stage_is_view(g, P, si))
 			gen_line(G, "/* %s:%d: %s -- a view of %s's bytes, nothing to compute */", file,
 			         op->stmt_loc.line, gen_comment_text(op->text ? op->text : ir_ops[op->kind].name),
@@ -455,6 +459,8 @@ static void emit_run(Gen *G)
 	for (int i = 0; i < g->nparams; i++)
 		emit_output_copies(G, g->params[i]);
 	emit_stages(G, file);
+	if (G->profile)
+		gen_line(G, "weft_prof_mark(-1);");
 	gen_line(G, "return 0;");
 	G->ind = 0;
 	emitf(c, "}\n");
@@ -519,6 +525,7 @@ void gen_model(const Graph *g, const Prog *P, const GenOptions *o, Buf *h, Buf *
 		G.vtarget = target;
 	}
 	bool runtime = o && o->runtime_params;
+	G.profile = o && o->profile;
 	if (!P || P->g != g)
 		die("gen_model: no scheduled program of this graph");
 	emit_header(g, runtime, h);
@@ -534,6 +541,8 @@ void gen_model(const Graph *g, const Prog *P, const GenOptions *o, Buf *h, Buf *
 	      file);
 	emitf(c, "#include \"%s.h\"\n\n", g->name);
 	emit_prelude(&G, run.data);
+	if (G.profile)
+		emitf(c, "void weft_prof_mark(int op); /* the tuner's harness: time each op */\n\n");
 	emit_params(&G, runtime);
 	if (runtime)
 		emit_init_params(&G);

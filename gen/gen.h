@@ -54,6 +54,9 @@ typedef struct GenOptions {
 	bool runtime_params;  /* fuzzing only: params are mutable statics filled at run time from the
 	                         logical blob by NAME_init_params(const float *), so that many
 	                         variants of a big model compile fast; never for users' code */
+	bool profile;         /* the tuner's graph pass only: NAME_run calls weft_prof_mark(op)
+	                         before each op's nests and weft_prof_mark(-1) at the end, which
+	                         the tuner's harness defines, to time every op in its model */
 } GenOptions;
 
 /* Generate NAME.h into h and NAME.c into c for a graph with weights loaded, from its lowered
@@ -74,6 +77,7 @@ typedef struct Gen {
 	   scalar: vectorized nests get a SIMD branch under its @guard (vector.c). */
 	const Templates *vt;
 	const char *vtarget; /* its name ("avx512") */
+	bool profile;        /* GenOptions.profile */
 } Gen;
 /* The target a --target name means here: "native" resolved by the generating host's CPU
    (avx512, avx2 with fma, sse, neon, else scalar); the others unchanged. */

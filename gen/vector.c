@@ -156,6 +156,70 @@ static const char *delta_list(const Emit *E)
 	return s;
 }
 
+/* The lanes of the current chunk that hold, when they are known here: all of the chunk's, or
+   a constant mask's; false under a mask computed at run time. */
+static bool known_lanes(const Emit *E, uint64_t *lanes)
+{
+	if (!E->vmask) {
+		*lanes = E->vtail >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << E->vtail) - 1;
+		return true;
+	}
+	if (!E->vbits)
+		return false;
+	*lanes = strtoull(E->vbits, NULL, 16);
+	return true;
+}
+
+/* Irregular lanes that fall in two windows of W elements (rows of a small map at stride 2:
+   two rows, every other element): each window one load of only the elements the lanes read
+   (no read outside the tensor), then a permutation of the two, instead of a gather of every
+   lane. NULL where the lanes do not fit or the table cannot. */
+static const char *windows_load(Emit *E, const char *p, const char *at)
+{
+	uint64_t lanes;
+	int64_t W = E->W, start[2] = {0, 0};
+	if (!gen_template_find(E->G->vt, "perm2") || !gen_template_find(E->G->vt, "loadbits") ||
+	    W > 32 || !known_lanes(E, &lanes) || lanes == 0)
+		return NULL;
+	uint64_t elems[2] = {0, 0};
+	int win[64];
+	for (int w = 0; w < 2; w++) { /* window w starts at the least distance left */
+		bool any = false;
+		for (int64_t l = 0; l < W; l++)
+			if ((lanes >> l & 1) && (w == 0 || win[l] < 0) && (!any || E->vdelta[l] < start[w]))
+				start[w] = E->vdelta[l], any = true;
+		for (int64_t l = 0; l < W && any; l++) {
+			if (!(lanes >> l & 1) || (w == 1 && win[l] >= 0))
+				continue;
+			bool in = E->vdelta[l] >= start[w] && E->vdelta[l] < start[w] + W;
+			win[l] = in ? w : -1;
+			if (in)
+				elems[w] |= (uint64_t)1 << (E->vdelta[l] - start[w]);
+		}
+	}
+	int64_t zero = -1; /* an element of window 0 not loaded: 0.0f, for the lanes that do not hold */
+	for (int64_t e = 0; e < W && zero < 0; e++)
+		if (!(elems[0] >> e & 1))
+			zero = e;
+	char *idx = "";
+	for (int64_t l = 0; l < W; l++) {
+		bool holds = lanes >> l & 1;
+		if (holds && win[l] < 0)
+			return NULL; /* a third window */
+		int64_t i = !holds ? (zero < 0 ? 0 : zero) : E->vdelta[l] - start[win[l]] + (win[l] ? W : 0);
+		idx = ir_fmt("%s%s%lld", idx, l ? ", " : "", (long long)i);
+	}
+	const char *v[2];
+	for (int w = 0; w < 2; w++)
+		v[w] = elems[w] ? vtpl(E, "loadbits", ir_fmt("&%s[%s + %lld]", p, at, (long long)start[w]),
+		                       ir_fmt("0x%llxu", (unsigned long long)elems[w]), NULL)
+		                : vtpl(E, "zero", NULL, NULL, NULL);
+	const char *r = vtpl(E, "perm2", v[0], idx, v[1]);
+	if (zero < 0 && lanes != ((uint64_t)1 << W) - 1)
+		r = vtpl(E, "maskz", use_mask(E), r, NULL);
+	return r;
+}
+
 static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 {
 	int64_t k;
@@ -166,6 +230,9 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 	if (k == 0)
 		return broadcast(E, ir_fmt("%s[%s]", p, at));
 	if (k < 0) { /* irregular lanes: a gather at constant distances, else lane by lane */
+		const char *w = windows_load(E, p, at);
+		if (w)
+			return w;
 		const char *a = ir_fmt("&%s[%s]", p, at);
 		if (gen_template_find(E->G->vt, "gatherat"))
 			return E->vmask ? vtpl(E, "maskgatherat", a, delta_list(E), use_mask(E))

@@ -224,14 +224,27 @@ static bool is_blocked(const Def *D, const Tensor *t)
 
 /* ---- the tuner's knobs ---- */
 
-static SchedKnobs knobs = {.op = -2}; /* -2: none */
+static SchedKnobs *knobs; /* per op, or one with op -1 for every op */
+static int nknobs;
 
-void ir_sched_default_knobs(const SchedKnobs *k) { knobs = k ? *k : (SchedKnobs){.op = -2}; }
+void ir_sched_default_knobs(const SchedKnobs *k) { ir_sched_default_knobs_list(k, k ? 1 : 0); }
+
+void ir_sched_default_knobs_list(const SchedKnobs *k, int n)
+{
+	free(knobs);
+	knobs = n > 0 ? ir_xrealloc(NULL, sizeof *knobs * (size_t)n) : NULL;
+	if (n > 0)
+		memcpy(knobs, k, sizeof *knobs * (size_t)n);
+	nknobs = n;
+}
 
 static const SchedKnobs *knobs_for(const Def *D, const Op *o)
 {
 	int op = (int)(o - D->P->g->ops);
-	return knobs.op == -1 || knobs.op == op ? &knobs : NULL;
+	for (int i = 0; i < nknobs; i++)
+		if (knobs[i].op == -1 || knobs[i].op == op)
+			return &knobs[i];
+	return NULL;
 }
 
 /* ---- register blocks ---- */
@@ -496,6 +509,23 @@ static void conv_loops(Def *D, int op, int s)
 	epilogue(D, op, s, cw);
 }
 
+/* A small depthwise map whose fused pixels are the vectors (order ends with vec): the window
+   (and the vectors down the map, oh_o) unrolled, so that every padding test is a constant mask
+   per lane; accumulators for the whole map in registers, channels in parallel. */
+static void small_map_loops(Def *D, int op, int s, const char *const *order, const char *vec, bool oh_o)
+{
+	const Tensor *y = &D->P->g->tensors[D->P->g->ops[op].out];
+	reorder(D, s, order);
+	on_loop(D, s, SD_UNROLL, "r");
+	on_loop(D, s, SD_UNROLL, "s");
+	if (oh_o)
+		on_loop(D, s, SD_UNROLL, "oh_o");
+	on_loop(D, s, SD_VECTORIZE, vec);
+	on_loop(D, s, SD_PARALLEL, y->dims[0] >= 8 ? "n" : "k");
+	on_loop(D, s, SD_CACHE_WRITE, "k");
+	epilogue(D, op, s, "k");
+}
+
 /* A depthwise conv (or a pool: chan "c") on plain NCHW: each output row a few vectors of
    pixels (the last one masked), accumulated in registers over the window, the weight a
    broadcast; the input row loads are contiguous at stride 1 (gathered at stride 2). Channels
@@ -509,19 +539,23 @@ static void dw_plain_loops(Def *D, int op, int s, const char *chan)
 	if (!strcmp(chan, "k") && o->p.stride[0] == 1 && o->p.stride[1] == 1 && OW < D->W &&
 	    y->dims[2] * OW <= MAX_VEC) {
 		/* a small map (7x7): rows would leave most lanes empty, so the whole map is the vector
-		   (oh, ow fused; the input at stride 1 is then contiguous in it too), the window
-		   unrolled so that every padding test is a constant mask per lane. (At stride 2 the
-		   input lanes would be a gather at constant distances: slower than the rows, measured
-		   0.21 vs 0.26 of oneDNN on 14x14x512 s2) */
+		   (oh, ow fused; the input at stride 1 is then contiguous in it too) */
 		static const char *const fused[] = {"n", "k", "c", "r", "s", "oh_ow", NULL};
 		fuse(D, s, "oh", "ow");
-		reorder(D, s, fused);
-		on_loop(D, s, SD_UNROLL, "r");
-		on_loop(D, s, SD_UNROLL, "s");
-		on_loop(D, s, SD_VECTORIZE, "oh_ow");
-		on_loop(D, s, SD_PARALLEL, y->dims[0] >= 8 ? "n" : "k");
-		on_loop(D, s, SD_CACHE_WRITE, "k");
-		epilogue(D, op, s, "k");
+		small_map_loops(D, op, s, fused, "oh_ow", false);
+		return;
+	}
+	int64_t R = D->W / (OW > 0 ? OW : 1), OH = y->dims[2];
+	if (!strcmp(chan, "k") && o->p.stride[0] == 2 && o->p.stride[1] == 2 && R >= 2 && OH > 1) {
+		/* a small map at stride 2 (14x14 to 7x7): R rows of it are a vector (oh split by R, its
+		   inner loop fused with ow), so each input window is R rows, every other element: two
+		   loads and a permutation where it is two rows (gen: windows_load), not R gathers
+		   (measured on 14x14x512: 0.67 of oneDNN; the whole map as one gathered vector 0.21,
+		   rows of 7 lanes 0.36) */
+		static const char *const rows[] = {"n", "k", "c", "r", "s", "oh_o", "oh_i_ow", NULL};
+		split(D, s, "oh", R, OH % R ? TAIL_GUARD : TAIL_EXACT);
+		fuse(D, s, "oh_i", "ow");
+		small_map_loops(D, op, s, rows, "oh_i_ow", true);
 		return;
 	}
 	const char *ow = "ow", *cw = "oh";

@@ -655,6 +655,8 @@ typedef struct SchedKnobs {
 	int op, nv, rb, order;
 } SchedKnobs;
 void ir_sched_default_knobs(const SchedKnobs *k);
+/* The same for several ops at once (n entries, each for its op; the first that matches wins). */
+void ir_sched_default_knobs_list(const SchedKnobs *k, int n);
 
 /* ---- target.c: the target the default schedule is made for ---- */
 

@@ -28,6 +28,10 @@
 # constant). Strided reads: @gather/@maskgather ($1 address of lane 0, $2 the stride in
 # elements, $3 mask); @load2/@maskload2 (stride 2: two loads of W, every other element; $2, $3
 # the masks of the two halves). A table without @mask keeps such nests scalar.
+# Lanes in two windows (irregular distances, such as two rows of a small map at stride 2):
+# @loadbits ($1 address, $2 an unsigned constant: the elements to read, 0 elsewhere, no fault),
+# @perm2 (lane i of the result: element $2[i] of $1 then $3, a list of W ints), @maskz ($1
+# mask: its lanes of $2, 0 elsewhere). A table without them gathers such lanes.
 @width
 16
 @guard
@@ -183,3 +187,9 @@ _mm512_permutex2var_ps(_mm512_maskz_loadu_ps($2, $1), _mm512_setr_epi32(0, 2, 4,
 _mm512_i32gather_ps(_mm512_setr_epi32($2), $1, 4)
 @maskgatherat
 _mm512_mask_i32gather_ps(_mm512_setzero_ps(), $3, _mm512_setr_epi32($2), $1, 4)
+@loadbits
+_mm512_maskz_loadu_ps((__mmask16)$2, $1)
+@perm2
+_mm512_permutex2var_ps($1, _mm512_setr_epi32($2), $3)
+@maskz
+_mm512_maskz_mov_ps($1, $2)

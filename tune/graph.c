@@ -284,30 +284,42 @@ bool tune_log_schedule(const Prog *P, const char *path, const char *target, Sche
 
 /* ---- the graph-level pass ---- */
 
+/* Each op's choice in a whole-model candidate. */
+enum { OPT_DEFAULT = 0, OPT_TUNED = 1, OPT_VARIANT = 2 /* + the variant's index */ };
+
 typedef struct Pass {
 	const TuneGraphPass *in;
 	Prog *P;
 	TuneBench b;
 	char **op_sched;  /* per op, for tune_compose */
+	char **tuned;     /* per op: its task's best schedule, or NULL */
+	bool *knobbed;    /* per op: the rule's knobs apply (a conv, dense or matmul, not an epilogue) */
 	int trial;
 	double t0;        /* when the pass began */
-	char **seen;      /* combinations measured, and their times */
+	char **seen;      /* schedules measured, their times and per-op times */
 	double *seen_ns;
+	double **seen_ops;
 	int nseen;
+	double **op_best; /* [op][option]: the fastest time of op's nests with that option */
+	int nopt;
 } Pass;
 
-/* The one-line whole-model schedule with tasks chosen[t] on their tuned schedule; NULL if it
-   does not compose. */
-static char *combination(Pass *p, const bool *chosen)
+/* The one-line whole-model schedule for opt (per op, OPT_*); NULL if it does not compose. */
+static char *assignment(Pass *p, const int *opt)
 {
-	const TuneGraphPass *in = p->in;
-	for (int op = 0; op < in->g->nops; op++)
-		p->op_sched[op] = NULL;
-	for (int t = 0; t < in->ntasks; t++)
-		for (int k = 0; k < in->tasks[t].nops && chosen[t]; k++)
-			p->op_sched[in->tasks[t].ops[k]] = in->best[t];
+	const Graph *g = p->in->g;
+	SchedKnobs *k = ir_alloc(sizeof(SchedKnobs) * (size_t)(g->nops + 1));
+	int nk = 0;
+	for (int op = 0; op < g->nops; op++) {
+		p->op_sched[op] = opt[op] == OPT_TUNED ? p->tuned[op] : NULL;
+		k[nk].op = op;
+		if (opt[op] >= OPT_VARIANT && tune_variant_knobs(opt[op] - OPT_VARIANT, &k[nk]))
+			nk++;
+	}
+	ir_sched_default_knobs_list(k, nk);
 	Schedule S = {0};
-	char *text = tune_compose(p->P, in->target, p->op_sched, &S) ? tune_sched_text(in->g, &S) : NULL;
+	char *text = tune_compose(p->P, p->in->target, p->op_sched, &S) ? tune_sched_text(g, &S) : NULL;
+	ir_sched_default_knobs(NULL);
 	free(S.d);
 	return text;
 }
@@ -331,30 +343,37 @@ static void record(void *ctx, TuneCand *c)
 
 static bool out_of_time(const TuneGraphPass *in) { return in->deadline > 0 && now() >= in->deadline; }
 
-/* Before the deadline with room left for confirm's four measurements (each as long as the
-   average so far, builds included). */
-static bool room_to_confirm(const Pass *p)
+/* The average cost of one whole-model measurement so far (its build included). */
+static double per_measurement(const Pass *p) { return p->nseen ? (now() - p->t0) / p->nseen : 0; }
+
+/* Before the deadline with room left for k more measurements and confirm's four. */
+static bool room_for(const Pass *p, int k)
 {
-	if (p->in->deadline <= 0)
-		return true;
-	double per = p->nseen ? (now() - p->t0) / p->nseen : 0;
-	return now() + 4 * per < p->in->deadline;
+	return p->in->deadline <= 0 || now() + (4 + k) * per_measurement(p) < p->in->deadline;
 }
 
 /* Measure n whole-model schedules (NULL: does not compose); times[i] their medians
-   (INFINITY if not ok). A schedule measured before is not measured again. */
-static void measure_texts(Pass *p, char **texts, const char **origin, int n, double *times)
+   (INFINITY if not ok), ops[i] their per-op times (NULL if none). A schedule measured before
+   is not measured again. */
+static void measure_texts(Pass *p, char **texts, const char **origin, int n, double *times, double **ops)
 {
 	TuneCand *c = ir_alloc(sizeof(TuneCand) * (size_t)(n + 1));
 	int m = 0, *which = ir_alloc(sizeof(int) * (size_t)(n + 1));
 	for (int i = 0; i < n; i++) {
 		times[i] = INFINITY;
+		if (ops)
+			ops[i] = NULL;
 		char *text = texts[i];
 		int j = 0;
 		while (text && j < p->nseen && strcmp(p->seen[j], text) != 0)
 			j++;
+		for (int k = 0; k < m && text && j == p->nseen; k++)
+			if (!strcmp(c[k].sched, text))
+				text = NULL; /* twice in this batch: measured once */
 		if (!text || j < p->nseen) { /* the same schedule as one measured: its time */
 			times[i] = text ? p->seen_ns[j] : INFINITY;
+			if (ops && text)
+				ops[i] = p->seen_ops[j];
 			continue;
 		}
 		which[m] = i;
@@ -363,21 +382,32 @@ static void measure_texts(Pass *p, char **texts, const char **origin, int n, dou
 	tune_measure(&p->b, c, m, p->in->jobs, record, p);
 	p->seen = ir_xrealloc(p->seen, sizeof(char *) * (size_t)(p->nseen + m + 1));
 	p->seen_ns = ir_xrealloc(p->seen_ns, sizeof(double) * (size_t)(p->nseen + m + 1));
+	p->seen_ops = ir_xrealloc(p->seen_ops, sizeof(double *) * (size_t)(p->nseen + m + 1));
 	for (int k = 0; k < m; k++) {
-		if (!strcmp(c[k].status, "ok"))
-			times[which[k]] = c[k].median_ns;
+		bool ok = !strcmp(c[k].status, "ok");
+		times[which[k]] = ok ? c[k].median_ns : INFINITY;
+		if (ops)
+			ops[which[k]] = ok ? c[k].op_ns : NULL;
 		p->seen[p->nseen] = c[k].sched;
+		p->seen_ops[p->nseen] = ok ? c[k].op_ns : NULL;
 		p->seen_ns[p->nseen++] = times[which[k]];
 	}
 }
 
-/* Measure n combinations of per-task choices. */
-static void measure(Pass *p, bool **chosen, const char **origin, int n, double *times)
+/* Measure n assignments; each op's time goes to its option's best. */
+static void measure(Pass *p, int **opt, const char **origin, int n, double *times)
 {
 	char **texts = ir_alloc(sizeof(char *) * (size_t)(n + 1));
+	double **ops = ir_alloc(sizeof(double *) * (size_t)(n + 1));
 	for (int i = 0; i < n; i++)
-		texts[i] = combination(p, chosen[i]);
-	measure_texts(p, texts, origin, n, times);
+		texts[i] = assignment(p, opt[i]);
+	measure_texts(p, texts, origin, n, times, ops);
+	for (int i = 0; i < n; i++)
+		for (int op = 0; op < p->in->g->nops && ops[i]; op++) {
+			double *best = &p->op_best[op][opt[i][op]];
+			if (ops[i][op] > 0 && ops[i][op] < *best)
+				*best = ops[i][op];
+		}
 }
 
 /* The fastest schedule measured so far (index into seen), or -1. */
@@ -390,12 +420,96 @@ static int fastest(const Pass *p)
 	return best;
 }
 
-/* Tasks are tuned alone, on plain layouts; in the model their ops meet the layouts and fusions
-   the whole schedule chose. So the rest of the time goes to the whole model itself: local
-   mutations of the fastest whole-model schedule so far (a split factor doubled or halved, a
-   directive dropped), jobs at a time; confirm() then measures the finalist against the default
-   again. Without a deadline, a few rounds. */
-static void context_search(Pass *p)
+/* The rule's variations in the model, timed op by op: variation v on every op at once is one
+   whole-model candidate whose profile times each op in its own layouts, neighbours and fused
+   epilogues (alone, on plain NCHW, an op meets none of those). Until the time for the rest is
+   all that is left. */
+static void sweep_variants(Pass *p, int **opt, const char **origin, double *times)
+{
+	const Graph *g = p->in->g;
+	int jobs = p->in->jobs < 1 ? 1 : p->in->jobs, v = 0, nv = 0;
+	SchedKnobs k;
+	while (tune_variant_knobs(nv, &k))
+		nv++;
+	while (v < nv && room_for(p, jobs + 2) && (p->in->deadline > 0 || v < 2 * jobs)) {
+		int n = 0;
+		for (; n < jobs && v < nv; n++, v++) {
+			for (int op = 0; op < g->nops; op++)
+				opt[n][op] = p->knobbed[op] ? OPT_VARIANT + v : OPT_DEFAULT;
+			origin[n] = "variant";
+		}
+		measure(p, opt, origin, n, times);
+	}
+	fprintf(stderr, "tune: graph: %d of %d variations of the rule timed op by op in the model\n", v, nv);
+}
+
+/* What option o of an op is, for the progress lines. */
+static const char *option_name(int o)
+{
+	SchedKnobs k;
+	if (o == OPT_DEFAULT)
+		return "default rule";
+	if (o == OPT_TUNED)
+		return "task's best";
+	if (!tune_variant_knobs(o - OPT_VARIANT, &k))
+		return "?";
+	static const char *const order[] = {"", ", channel blocks inside", ", channel blocks outermost"};
+	return ir_fmt("block %dx%d%s", k.nv, k.rb, order[k.order]);
+}
+
+/* Each op on its fastest option when that beat the default rule's time for it by 3% (the
+   margin keeps noise from choosing); false if nothing did. */
+static bool mix(const Pass *p, int *opt, bool with_tuned)
+{
+	const Graph *g = p->in->g;
+	int changed = 0;
+	double before = 0, after = 0;
+	for (int op = 0; op < g->nops; op++) {
+		double *t = p->op_best[op];
+		opt[op] = OPT_DEFAULT;
+		for (int o = 1; o < p->nopt; o++)
+			if ((o != OPT_TUNED || with_tuned) && t[o] < 0.97 * t[OPT_DEFAULT] && t[o] < t[opt[op]])
+				opt[op] = o;
+		if (opt[op] == OPT_DEFAULT)
+			continue;
+		changed++;
+		before += t[OPT_DEFAULT];
+		after += t[opt[op]];
+		fprintf(stderr, "tune: graph: %s (%s): %.3f -> %.3f ms, %s\n", g->tensors[g->ops[op].out].name,
+		        ir_ops[g->ops[op].kind].name, t[OPT_DEFAULT] / 1e6, t[opt[op]] / 1e6, option_name(opt[op]));
+	}
+	fprintf(stderr, "tune: graph: %d ops faster on a variation%s than by the default rule (%.3f -> %.3f ms)\n",
+	        changed, with_tuned ? " or their task's best" : "", before / 1e6, after / 1e6);
+	return changed > 0;
+}
+
+/* The default rule's whole model, op by op (the heaviest first, at most 8). */
+static void print_ops(const Pass *p)
+{
+	const Graph *g = p->in->g;
+	double total = 0;
+	int *order = ir_alloc(sizeof(int) * (size_t)(g->nops + 1)), n = 0;
+	for (int op = 0; op < g->nops; op++) {
+		double t = p->op_best[op][OPT_DEFAULT];
+		if (isinf(t))
+			continue;
+		total += t;
+		int at = n++;
+		for (; at > 0 && p->op_best[order[at - 1]][OPT_DEFAULT] < t; at--)
+			order[at] = order[at - 1];
+		order[at] = op;
+	}
+	char *s = "";
+	for (int i = 0; i < n && i < 8; i++)
+		s = ir_fmt("%s%s %s %.3f", s, i ? "," : "", g->tensors[g->ops[order[i]].out].name,
+		           p->op_best[order[i]][OPT_DEFAULT] / 1e6);
+	fprintf(stderr, "tune: graph: the default rule op by op (ms):%s%s; %d ops timed, %.3f ms in all\n", s,
+	        n > 8 ? ", ..." : "", n, total / 1e6);
+}
+
+/* Local mutations of the fastest whole-model schedule so far (a split factor doubled or halved,
+   a directive dropped), jobs at a time, while there is room; without a deadline, a few rounds. */
+static void mutate_whole(Pass *p)
 {
 	const TuneGraphPass *in = p->in;
 	int jobs = in->jobs < 1 ? 1 : in->jobs, rounds = 0;
@@ -403,40 +517,8 @@ static void context_search(Pass *p)
 	const char **origin = ir_alloc(sizeof(char *) * (size_t)(jobs + 1));
 	double *times = ir_alloc(sizeof(double) * (size_t)(jobs + 1));
 	uint64_t seed = 1;
-	/* first the rule's own variations (register block, order) on the heaviest ops, one op at a
-	   time, then mutations of whatever is fastest */
-	enum { HEAVY = 6, VARIANTS = 4 };
-	const Graph *g = in->g;
-	int heavy[HEAVY], nh = 0;
-	for (int op = 0; op < g->nops; op++) {
-		OpKind k = g->ops[op].kind;
-		if (k != OP_CONV2D && k != OP_DENSE && k != OP_MATMUL)
-			continue;
-		bool full = nh == HEAVY;
-		if (full && ir_op_flops(g, &g->ops[heavy[HEAVY - 1]]) >= ir_op_flops(g, &g->ops[op]))
-			continue;
-		int at = full ? HEAVY - 1 : nh++;
-		heavy[at] = op;
-		for (; at > 0 && ir_op_flops(g, &g->ops[heavy[at]]) > ir_op_flops(g, &g->ops[heavy[at - 1]]); at--) {
-			int t = heavy[at];
-			heavy[at] = heavy[at - 1];
-			heavy[at - 1] = t;
-		}
-	}
-	for (int v = 0, h = 0; h < nh && room_to_confirm(p);) {
-		int n = 0;
-		for (; n < jobs && h < nh; v = (v + 1) % VARIANTS, h += v == 0) {
-			char *t = tune_default_variant(p->P, heavy[h], v);
-			if (t) {
-				texts[n] = t;
-				origin[n++] = "variant";
-			}
-		}
-		measure_texts(p, texts, origin, n, times);
-		rounds++;
-	}
 	for (;;) {
-		if (in->deadline > 0 ? !room_to_confirm(p) : rounds >= 4)
+		if (in->deadline > 0 ? !room_for(p, jobs) : rounds >= 2)
 			break;
 		int best = fastest(p);
 		if (best < 0)
@@ -457,15 +539,15 @@ static void context_search(Pass *p)
 		}
 		if (n == 0)
 			break;
-		measure_texts(p, texts, origin, n, times);
+		measure_texts(p, texts, origin, n, times, NULL);
 		rounds++;
 	}
 	if (rounds)
 		fprintf(stderr, "tune: graph: %d rounds of whole-model mutations\n", rounds);
 }
 
-/* The fastest combination and the default rule measured again, alternately, twice: gen
-   counts a schedule by its slowest measurement (best_whole). */
+/* The fastest schedule and the default rule measured again, alternately, twice: gen counts a
+   schedule by its slowest measurement (best_whole). */
 static void confirm(Pass *p)
 {
 	int best = fastest(p), def = 0;
@@ -475,83 +557,86 @@ static void confirm(Pass *p)
 	for (int k = 0; k < 4; k++)
 		c[k] = (TuneCand){.sched = p->seen[k % 2 ? def : best], .origin = k % 2 ? "default" : "graph",
 		                  .predicted = NAN};
-	fprintf(stderr, "tune: graph: measuring the best combination and the default again\n");
+	fprintf(stderr, "tune: graph: measuring the best whole schedule and the default again\n");
 	tune_measure(&p->b, c, 4, p->in->jobs, record, p);
 }
 
+static void pass_init(Pass *p)
+{
+	const TuneGraphPass *in = p->in;
+	const Graph *g = in->g;
+	bool *epi = epilogue_ops(g);
+	SchedKnobs k;
+	p->nopt = OPT_VARIANT;
+	while (tune_variant_knobs(p->nopt - OPT_VARIANT, &k))
+		p->nopt++;
+	p->op_sched = ir_alloc(sizeof(char *) * (size_t)(g->nops + 1));
+	p->tuned = ir_alloc(sizeof(char *) * (size_t)(g->nops + 1));
+	p->knobbed = ir_alloc((size_t)g->nops + 1);
+	p->op_best = ir_alloc(sizeof(double *) * (size_t)(g->nops + 1));
+	for (int t = 0; t < in->ntasks; t++)
+		for (int i = 0; i < in->tasks[t].nops; i++) {
+			int op = in->tasks[t].ops[i];
+			p->tuned[op] = epi[op] ? NULL : in->best[t];
+		}
+	for (int op = 0; op < g->nops; op++) {
+		OpKind kind = g->ops[op].kind;
+		p->knobbed[op] = !epi[op] && (kind == OP_CONV2D || kind == OP_DENSE || kind == OP_MATMUL);
+		p->op_best[op] = ir_alloc(sizeof(double) * (size_t)p->nopt);
+		for (int o = 0; o < p->nopt; o++)
+			p->op_best[op][o] = INFINITY;
+	}
+}
+
+/* After the default (and all-tuned) model: the variations op by op, the mix of each op's
+   fastest, mutations, the final comparison. */
+static void whole_model_search(Pass *p, int **opt, const char **origin, double *times, int ntuned)
+{
+	const TuneGraphPass *in = p->in;
+	print_ops(p);
+	sweep_variants(p, opt, origin, times);
+	/* each op on its fastest option; without the tasks' schedules if they do not compose */
+	for (int with_tuned = ntuned > 0; with_tuned >= 0 && !out_of_time(in); with_tuned--) {
+		if (!mix(p, opt[0], with_tuned))
+			continue;
+		origin[0] = "mix";
+		measure(p, opt, origin, 1, times);
+		if (!isinf(times[0]))
+			break;
+	}
+	mutate_whole(p);
+	confirm(p);
+}
 
 void tune_graph_pass(const TuneGraphPass *in)
 {
-	/* a task counts when it has a best schedule and an op that is not an epilogue */
-	int nt = in->ntasks, ntuned = 0;
-	bool *epi = epilogue_ops(in->g), *counts = ir_alloc((size_t)nt + 1);
-	for (int t = 0; t < nt; t++) {
-		for (int k = 0; k < in->tasks[t].nops; k++)
-			counts[t] |= in->best[t] && !epi[in->tasks[t].ops[k]];
-		ntuned += counts[t];
-	}
-	if (ntuned == 0)
-		return;
+	const Graph *g = in->g;
 	Pass p = {.in = in, .P = ir_lower(in->g), .t0 = now()};
-	p.op_sched = ir_alloc(sizeof(char *) * (size_t)(in->g->nops + 1));
-	fprintf(stderr, "tune: graph: measuring %s as a whole (%d tuned tasks of %d)\n", in->g->name, ntuned, nt);
-	if (!p.P || !tune_bench_init_model(&p.b, in->g, ir_fmt("%s/graph", in->dir), in->m))
+	if (!p.P)
 		return;
-	bool **ch = ir_alloc(sizeof(bool *) * (size_t)(nt + 2));
-	for (int i = 0; i < nt + 2; i++)
-		ch[i] = ir_alloc((size_t)nt + 1);
-	const char **origin = ir_alloc(sizeof(char *) * (size_t)(nt + 2));
-	double *times = ir_alloc(sizeof(double) * (size_t)(nt + 2));
-	/* all default, all tuned */
-	for (int t = 0; t < nt; t++)
-		ch[1][t] = counts[t];
+	pass_init(&p);
+	int ntuned = 0;
+	for (int op = 0; op < g->nops; op++)
+		ntuned += p.tuned[op] != NULL;
+	fprintf(stderr, "tune: graph: measuring %s as a whole, op by op (%d ops with a tuned task)\n", g->name,
+	        ntuned);
+	if (!tune_bench_init_model(&p.b, in->g, ir_fmt("%s/graph", in->dir), in->m))
+		return;
+	p.b.profile = true;
+	int jobs = in->jobs < 1 ? 1 : in->jobs, nrows = jobs + 2;
+	int **opt = ir_alloc(sizeof(int *) * (size_t)nrows);
+	for (int i = 0; i < nrows; i++)
+		opt[i] = ir_alloc(sizeof(int) * (size_t)(g->nops + 1));
+	const char **origin = ir_alloc(sizeof(char *) * (size_t)nrows);
+	double *times = ir_alloc(sizeof(double) * (size_t)nrows);
+	/* all default (seen[0]: confirm's reference), all tuned */
+	for (int op = 0; op < g->nops; op++)
+		opt[1][op] = p.tuned[op] ? OPT_TUNED : OPT_DEFAULT;
 	origin[0] = "default", origin[1] = "graph";
-	measure(&p, ch, origin, 2, times);
-	bool *cur = ir_alloc((size_t)nt + 1);
-	double cur_ns = times[0] <= times[1] ? times[0] : times[1];
-	memcpy(cur, times[0] <= times[1] ? ch[0] : ch[1], (size_t)nt);
-	if (isinf(cur_ns)) {
-		free(p.seen);
-		free(p.seen_ns);
-		return;
-	}
-	/* flip each tuned task alone, heaviest first */
-	int *order = ir_alloc(sizeof(int) * (size_t)(nt + 1)), no = 0;
-	for (int t = 0; t < nt; t++)
-		if (counts[t])
-			order[no++] = t;
-	for (int i = 1; i < no; i++)
-		for (int j = i; j > 0 && in->best_ns[order[j]] * in->tasks[order[j]].nops >
-		                         in->best_ns[order[j - 1]] * in->tasks[order[j - 1]].nops; j--) {
-			int x = order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = x;
-		}
-	bool *better = ir_alloc((size_t)nt + 1);
-	int nbetter = 0;
-	for (int i = 0; i < no && !out_of_time(in); i += in->jobs) {
-		int n = 0;
-		for (int k = i; k < no && k < i + in->jobs; k++, n++) {
-			memcpy(ch[n], cur, (size_t)nt);
-			ch[n][order[k]] = !cur[order[k]];
-			origin[n] = "graph";
-		}
-		measure(&p, ch, origin, n, times);
-		for (int k = 0; k < n; k++)
-			if (times[k] < cur_ns * 0.99) {
-				better[order[i + k]] = true;
-				nbetter++;
-			}
-	}
-	/* the good flips together */
-	if (nbetter > 1 && !out_of_time(in)) {
-		for (int t = 0; t < nt; t++)
-			ch[0][t] = better[t] ? !cur[t] : cur[t];
-		origin[0] = "graph";
-		measure(&p, ch, origin, 1, times);
-	}
-	context_search(&p);
-	confirm(&p);
+	measure(&p, opt, origin, ntuned ? 2 : 1, times);
+	if (!isinf(times[0]))
+		whole_model_search(&p, opt, origin, times, ntuned);
 	free(p.seen);
 	free(p.seen_ns);
+	free(p.seen_ops);
 }

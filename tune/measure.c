@@ -183,10 +183,23 @@ static const char harness_head[] =
 	"static int weft_cmp(const void *a, const void *b)\n{\n"
 	"\tdouble x = *(const double *)a, y = *(const double *)b;\n\treturn (x > y) - (x < y);\n}\n";
 
-static void emit_harness(const Graph *g, bool runtime_params, Buf *b)
+/* A profiled model's NAME_run marks each op's start (gen's profile option): the time between two
+   marks is the op's. */
+static void emit_profiler(const Graph *g, Buf *b)
+{
+	emitf(b, "enum { NOPS = %d };\nstatic double weft_prof_acc[NOPS], weft_prof_last;\n"
+	         "static int weft_prof_cur = -1;\nvoid weft_prof_mark(int op);\n"
+	         "void weft_prof_mark(int op)\n{\n\tdouble t = weft_now();\n"
+	         "\tif (weft_prof_cur >= 0)\n\t\tweft_prof_acc[weft_prof_cur] += t - weft_prof_last;\n"
+	         "\tweft_prof_cur = op;\n\tweft_prof_last = t;\n}\n", g->nops);
+}
+
+static void emit_harness(const Graph *g, bool runtime_params, bool profile, Buf *b)
 {
 	int nin = g->ninputs, nout = g->noutputs;
 	buf_puts(b, harness_head);
+	if (profile)
+		emit_profiler(g, b);
 	emitf(b, "int main(int argc, char **argv)\n{\n\tconst char *dir = argv[1];\n"
 	         "\tconst char *mode = argc > 2 ? argv[2] : \"\";\n\tchar name[64];\n");
 	emitf(b, "\tfloat *in[%d], *want[%d], *out[%d];\n", nin + 1, nout + 1, nout + 1);
@@ -223,14 +236,29 @@ static void emit_harness(const Graph *g, bool runtime_params, Buf *b)
 		         "\t\t\treturn %d;\n\t\t}\n\t}\n", n, i, i, EXIT_WRONG);
 	}
 	emitf(b, "\tdouble t0 = weft_now();\n\t%s;\n\tdouble t1 = weft_now() - t0;\n", call);
+	/* a profiled model: at least 9 samples and 0.3 s, each op's median printed too */
 	emitf(b, "\tlong batch = t1 < 1e-3 ? (long)(1e-3 / (t1 + 1e-9)) + 1 : 1;\n"
-	         "\tstatic double samples[1000];\n\tint n = 0;\n\tdouble total = 0;\n"
-	         "\twhile ((n < 3 || total < 0.1) && n < 1000) {\n\t\tdouble s = weft_now();\n"
-	         "\t\tfor (long k = 0; k < batch; k++)\n\t\t\t%s;\n"
-	         "\t\tdouble d = weft_now() - s;\n\t\ttotal += d;\n\t\tsamples[n++] = d / (double)batch;\n\t}\n"
+	         "\tstatic double samples[1000];\n\tint n = 0;\n\tdouble total = 0;\n");
+	if (profile)
+		emitf(b, "\tstatic double ops[1000][NOPS];\n");
+	emitf(b, "\twhile ((n < %d || total < %s) && n < 1000) {\n", profile ? 9 : 3, profile ? "0.3" : "0.1");
+	if (profile)
+		emitf(b, "\t\tmemset(weft_prof_acc, 0, sizeof weft_prof_acc);\n");
+	emitf(b, "\t\tdouble s = weft_now();\n\t\tfor (long k = 0; k < batch; k++)\n\t\t\t%s;\n"
+	         "\t\tdouble d = weft_now() - s;\n", call);
+	if (profile)
+		emitf(b, "\t\tfor (int i = 0; i < NOPS; i++)\n\t\t\tops[n][i] = weft_prof_acc[i] / (double)batch;\n");
+	emitf(b, "\t\ttotal += d;\n\t\tsamples[n++] = d / (double)batch;\n\t}\n"
 	         "\tqsort(samples, (size_t)n, sizeof samples[0], weft_cmp);\n"
 	         "\tdouble med = n %% 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);\n"
-	         "\tprintf(\"ok %%.1f %%d %%ld\\n\", med * 1e9, n, batch);\n\treturn 0;\n}\n", call);
+	         "\tprintf(\"ok %%.1f %%d %%ld\\n\", med * 1e9, n, batch);\n");
+	if (profile)
+		emitf(b, "\tfor (int i = 0; i < NOPS; i++) {\n\t\tdouble v[1000];\n"
+		         "\t\tfor (int k = 0; k < n; k++)\n\t\t\tv[k] = ops[k][i];\n"
+		         "\t\tqsort(v, (size_t)n, sizeof v[0], weft_cmp);\n"
+		         "\t\tdouble m = n %% 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);\n"
+		         "\t\tif (m > 0)\n\t\t\tprintf(\"op %%d %%.1f\\n\", i, m * 1e9);\n\t}\n");
+	emitf(b, "\treturn 0;\n}\n");
 }
 
 /* ---- building one candidate (in a forked child) ---- */
@@ -250,12 +278,13 @@ static _Noreturn void build_child(const TuneBench *b, TuneCand *c, const char *c
 	if (!P || !tune_parse_sched(g, c->sched, &S, false) || !ir_sched_apply(P, &S) || ir_nerrors)
 		_exit(EXIT_INVALID);
 	ir_plan_prog(P);
-	GenOptions go = {.target = gen_target(b->m->target), .runtime_params = b->runtime_params};
+	GenOptions go = {.target = gen_target(b->m->target), .runtime_params = b->runtime_params,
+	                 .profile = b->profile};
 	Buf h = {0}, cc = {0}, hc = {0};
 	gen_model(g, P, &go, &h, &cc);
 	if (ir_nerrors)
 		_exit(EXIT_INVALID);
-	emit_harness(g, b->runtime_params, &hc);
+	emit_harness(g, b->runtime_params, b->profile, &hc);
 	const char *names[] = {"task.h", "task.c", "harness.c"};
 	const Buf *bufs[] = {&h, &cc, &hc};
 	if (!gen_write_files(cdir, 3, names, bufs))
@@ -351,6 +380,25 @@ static void build_all(const TuneBench *b, TuneCand *c, int n, int jobs, char **c
 	}
 }
 
+/* A profiled run's "op I NS" lines: per op, its time (0 where none). */
+static double *read_op_times(const char *path, int nops)
+{
+	double *t = ir_alloc(sizeof(double) * (size_t)(nops + 1));
+	char *data;
+	size_t len;
+	if (!ir_read_file(path, &data, &len))
+		return t;
+	for (char *s = data; (s = strstr(s, "\nop ")) != NULL;) {
+		char *end;
+		long i = strtol(s + 4, &end, 10);
+		if (i >= 0 && i < nops)
+			t[i] = strtod(end, &end);
+		s = end;
+	}
+	free(data);
+	return t;
+}
+
 static void tune_measure_one(const TuneBench *b, TuneCand *c, const char *cdir)
 {
 	const char *mode = c->inject && strcmp(c->inject, "compile") != 0 ? c->inject : "";
@@ -361,6 +409,8 @@ static void tune_measure_one(const TuneBench *b, TuneCand *c, const char *cdir)
 	if (rc == 0 && !strncmp(line, "ok ", 3)) {
 		c->status = "ok";
 		c->median_ns = atof(line + 3);
+		if (b->profile)
+			c->op_ns = read_op_times(out, b->model->nops);
 	} else if (rc == EXIT_WRONG) {
 		c->status = "wrong";
 		c->detail = line;
@@ -381,7 +431,7 @@ void tune_measure(const TuneBench *b, TuneCand *c, int n, int jobs,
 {
 	char **cdir = ir_alloc(sizeof(char *) * (size_t)(n + 1));
 	for (int k = 0; k < n; k++)
-		c[k].status = NULL, c[k].detail = "", c[k].median_ns = 0;
+		c[k].status = NULL, c[k].detail = "", c[k].median_ns = 0, c[k].op_ns = NULL;
 	build_all(b, c, n, jobs < 1 ? 1 : jobs, cdir);
 	for (int k = 0; k < n; k++) {
 		if (!c[k].status)

@@ -176,7 +176,7 @@ static int by_score(const void *a, const void *b)
 	return x->order - y->order;
 }
 
-char *tune_default_variant(const Prog *P, int op, int i)
+bool tune_variant_knobs(int i, SchedKnobs *k)
 {
 	int width, regs;
 	ir_sched_target_get(&width, &regs);
@@ -187,9 +187,19 @@ char *tune_default_variant(const Prog *P, int op, int i)
 			for (int order = 0; order < 3 && nv * rb >= budget / 4; order++)
 				v[n++] = (Variant){nv, rb, order, (double)(nv * rb) / (double)(nv + rb)};
 	if (i < 0 || i >= n)
-		return NULL;
+		return false;
 	qsort(v, (size_t)n, sizeof v[0], by_score);
-	SchedKnobs k = {.op = op, .nv = v[i].nv, .rb = v[i].rb, .order = v[i].order};
+	k->nv = v[i].nv;
+	k->rb = v[i].rb;
+	k->order = v[i].order;
+	return true;
+}
+
+char *tune_default_variant(const Prog *P, int op, int i)
+{
+	SchedKnobs k = {.op = op};
+	if (!tune_variant_knobs(i, &k))
+		return NULL;
 	ir_sched_default_knobs(&k);
 	Schedule S = {0};
 	ir_sched_default(P, &S);

@@ -94,6 +94,7 @@ typedef struct TuneBench {
 	bool runtime_params;     /* big params: filled at run time, so candidates compile fast */
 	double compile_timeout;  /* seconds */
 	double run_timeout;      /* seconds ($WEFT_TUNE_TIMEOUT, default 10) */
+	bool profile;            /* a whole model: time each op too (TuneCand.op_ns) */
 } TuneBench;
 typedef struct TuneCand {
 	char *sched;       /* the task schedule's one-line text */
@@ -103,6 +104,7 @@ typedef struct TuneCand {
 	const char *status; /* set by tune_measure (see log.c) */
 	double median_ns;
 	const char *detail; /* why it failed, for the progress lines */
+	double *op_ns;      /* a profiled whole model: per op, the median time of its nests (0: none) */
 } TuneCand;
 /* Write the task's directory; false after an error. */
 bool tune_bench_init(TuneBench *b, const char *key, const char *dir, const TuneMachine *m);
@@ -124,6 +126,8 @@ char *tune_random_sched(const Prog *P, uint64_t seed);
    every op), i from 0; NULL past the last. Often the rule's own schedule (a knob that does not
    fit the shape is ignored): callers skip what they have seen. */
 char *tune_default_variant(const Prog *P, int op, int i);
+/* The knobs (nv, rb, order) of the i-th variation; false past the last. */
+bool tune_variant_knobs(int i, SchedKnobs *k);
 char *tune_mutate(const Prog *P, const char *best, uint64_t seed); /* NULL if best is unreadable */
 /* The same without crossover: one directive dropped or one split factor changed (whole models,
    where half a random schedule is never an improvement). */

@@ -128,6 +128,8 @@ tune_tests() {
 			fail tune/graph-pass "weft tune exited $st" "$TMP/tune.txt" tail
 		elif [[ $ngraph -lt 2 || $ndef -lt 1 ]]; then
 			fail tune/graph-pass "want the default and at least one combination measured whole, saw $ngraph records ($ndef default)" "$log"
+		elif ! grep -Eq 'the default rule op by op \(ms\): [a-z0-9_]+ [0-9.]+.*; [1-9][0-9]* ops timed' "$TMP/tune.txt"; then
+			fail tune/graph-pass "no time per op from the profiled whole model" "$TMP/tune.txt" tail
 		elif grep -v '"workload": "graph ' "$log" >"$TMP/tasks.log" && [[ -n $(log_check "$TMP/tasks.log" 6) ]]; then
 			fail tune/graph-pass "$(log_check "$TMP/tasks.log" 6)" "$log"
 		elif [[ $st2 -ne 0 ]] || ! grep -q "using the whole-model schedule of weft tune's graph pass" "$TMP/v.txt"; then
