@@ -258,9 +258,11 @@ typedef struct Block {
 
 /* The block for nvec vectors of W (nv must divide it) by a loop of extent n: each step of the
    reduction loads nv vectors and rb broadcasts for nv * rb FMAs, so the block maximises
-   nv*rb / (nv+rb) with nv*rb accumulators in at most regs - 4 registers (the rest hold the
-   loads), times the fraction of the rb loop that is not guarded-off tail. */
-static Block pick_block(const Def *D, int64_t nvec, int64_t n)
+   nv*rb / (wcost*nv + rb) with nv*rb accumulators in at most regs - 4 registers (the rest
+   hold the loads), times the fraction of the rb loop that is not guarded-off tail. wcost is
+   what a vector load costs against a broadcast: 1, except where the vectors are weights that
+   stream from L2 (see conv_block). */
+static Block pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
 {
 	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
 	Block best = {1, 1, TAIL_EXACT};
@@ -271,7 +273,7 @@ static Block pick_block(const Def *D, int64_t nvec, int64_t n)
 		for (int64_t rb = 1; rb * nv <= budget && rb <= n; rb++) {
 			int64_t steps = (n + rb - 1) / rb;
 			double use = (double)n / (double)(steps * rb);
-			double score = (double)(nv * rb) / (double)(nv + rb) * use;
+			double score = (double)(nv * rb) / (wcost * (double)nv + (double)rb) * use;
 			if (n % rb)
 				score *= 0.75; /* guards inside the unrolled block cost: exact wins near ties */
 			if (score > best_score + 1e-9) {
@@ -337,11 +339,18 @@ static bool conv_vectorizable(const Graph *g, const Op *o)
 /* The conv's block: vectors of output channels (when K % W == 0) by output pixels of a row. */
 static Block conv_block(const Def *D, const Op *o)
 {
-	const Tensor *y = &D->P->g->tensors[o->out];
+	const Graph *g = D->P->g;
+	const Tensor *y = &g->tensors[o->out], *w = &g->tensors[o->args[1]];
 	int64_t K = y->dims[1], OW = y->dims[3];
 	if (D->W < 2 || K % D->W)
-		return knobbed(D, o, pick_block(D, 1, OW), 1, OW);
-	return knobbed(D, o, pick_block(D, K / D->W, OW), K / D->W, OW);
+		return knobbed(D, o, pick_block(D, 1, OW, 1), 1, OW);
+	/* A conv with a window between blocked activations (inside a model) reads its weights from
+	   L2 at every step, its pixels from L1: measured in ResNet-18 op by op (weft tune's graph
+	   pass, one thread), 2 x 14 blocks beat 4 x 7 on every 3x3 conv with 14 or more output
+	   columns (e.g. 1.59 -> 1.41 ms at 14x14x256), which a weight load costing 4 broadcasts
+	   predicts; on plain NCHW results 4 x 7 measured faster (make bench). */
+	double wcost = o->p.groups == 1 && w->dims[2] * w->dims[3] > 1 && is_blocked(D, y) ? 4 : 1;
+	return knobbed(D, o, pick_block(D, K / D->W, OW, wcost), K / D->W, OW);
 }
 
 /* Is a blocked result worth it? Not when the epilogue chain (the pointwise ops right after,
@@ -713,8 +722,8 @@ static Block gemm_block(const Def *D, const Op *o)
 	const Tensor *y = &D->P->g->tensors[o->out];
 	int64_t M = y->dims[y->rank - 2], N = y->dims[y->rank - 1];
 	if (D->W < 2 || N % D->W)
-		return knobbed(D, o, pick_block(D, 1, M), 1, M);
-	return knobbed(D, o, pick_block(D, N / D->W, M), N / D->W, M);
+		return knobbed(D, o, pick_block(D, 1, M, 1), 1, M);
+	return knobbed(D, o, pick_block(D, N / D->W, M, 1), N / D->W, M);
 }
 
 /* dense's weights w[N, K] packed as [N/f, K, f], f = the block's columns */

@@ -1,16 +1,21 @@
-/* tune/graph.c: a whole model's schedule: composed from per-task choices, chosen by measuring
- * whole-model combinations (weft tune's graph-level pass), and read back from a log
+/* tune/graph.c: a whole model's schedule: composed from per-op choices, chosen by measuring
+ * the whole model (weft tune's graph-level pass), and read back from a log
  * (weft gen/run/verify --schedule LOG).
  *
  * Tasks are tuned alone, as one-op models whose input and output are plain NCHW; inside the
- * model the default rule may lay activations out blocked, and a task's best schedule then meets
- * other layouts, conversions, epilogues fused by the default rule. So per-task times do not add
- * up to the model's: the graph pass measures the model itself. It starts from the better of
- * "every op by the default rule" and "every tuned op by its best schedule", then tries flipping
- * each task's choice (heaviest first), keeps the flips that made the whole model faster, and
- * measures them together. Every whole-model measurement is appended to the log under the
- * model's graph key; `--schedule LOG` uses the fastest such record when the model's key
- * matches, else the per-workload records.
+ * model the default rule may lay activations out blocked, fuse epilogues, and an op's best
+ * schedule alone is often not its best there. So the pass measures the model itself, with a
+ * profiling hook (gen's profile option: NAME_run marks the start of each op's nests; the
+ * harness times the gaps), which gives every op's time in its own context from one run. Each
+ * op has options: the default rule, its task's best schedule, and the rule's variations
+ * (register block nv x rb, channel-block order; SchedKnobs). Variation v on every op at once is
+ * one candidate, so a sweep over the variations times every op under each; then each op takes
+ * its fastest option (3% better than the default's time for it, or the default), and that mix
+ * is measured as a whole; then local mutations of the fastest whole schedule; finally the
+ * fastest and the default are measured again, alternately. Every whole-model measurement is
+ * appended to the log under the model's graph key; `--schedule LOG` uses the fastest such
+ * record (by its slowest measurement) when the model's key matches, else the per-workload
+ * records.
  */
 #include "tune.h"
 
@@ -198,24 +203,32 @@ static const TuneRecord *best_record(const TuneRecord *r, int n, const char *key
 	return best;
 }
 
-/* The whole-model record to use: each schedule measured once or more (the graph pass measures
-   its finalists again) counts by its slowest measurement, so one lucky sample on a busy
-   machine does not win; the best of those. NULL if none. */
+/* The whole-model record to use: each schedule counts by its slowest measurement, so one lucky
+   sample on a busy machine does not win, and only schedules measured twice or more count when
+   there are any (the graph pass measures its finalists and the default again: a schedule
+   measured once was not a finalist, and the fastest of hundreds measured once is the luckiest
+   more often than the best). The best of those; NULL if none. */
 static const TuneRecord *best_whole(const TuneRecord *r, int n, const char *key, const char *target,
 	const char *cpu, double *worst_ns)
 {
 	const TuneRecord *best = NULL;
 	double best_worst = INFINITY;
+	int best_count = 0;
 	for (int i = 0; i < n; i++) {
 		if (strcmp(r[i].workload, key) != 0 || !tune_same_machine(&r[i], target, cpu) || strcmp(r[i].status, "ok") != 0)
 			continue;
 		double worst = r[i].median_ns;
+		int count = 1;
 		for (int j = 0; j < n; j++)
 			if (j != i && !strcmp(r[j].workload, key) && tune_same_machine(&r[j], target, cpu) &&
-			    !strcmp(r[j].sched, r[i].sched) && !strcmp(r[j].status, "ok") && r[j].median_ns > worst)
-				worst = r[j].median_ns;
-		if (worst < best_worst)
-			best_worst = worst, best = &r[i];
+			    !strcmp(r[j].sched, r[i].sched) && !strcmp(r[j].status, "ok")) {
+				count++;
+				if (r[j].median_ns > worst)
+					worst = r[j].median_ns;
+			}
+		bool confirmed = count >= 2, best_confirmed = best_count >= 2;
+		if (confirmed != best_confirmed ? confirmed : worst < best_worst)
+			best_worst = worst, best = &r[i], best_count = count;
 	}
 	*worst_ns = best_worst;
 	return best;
@@ -286,6 +299,7 @@ bool tune_log_schedule(const Prog *P, const char *path, const char *target, Sche
 
 /* Each op's choice in a whole-model candidate. */
 enum { OPT_DEFAULT = 0, OPT_TUNED = 1, OPT_VARIANT = 2 /* + the variant's index */ };
+enum { FINALISTS = 3 }; /* schedules measured again against the default at the end */
 
 typedef struct Pass {
 	const TuneGraphPass *in;
@@ -346,10 +360,10 @@ static bool out_of_time(const TuneGraphPass *in) { return in->deadline > 0 && no
 /* The average cost of one whole-model measurement so far (its build included). */
 static double per_measurement(const Pass *p) { return p->nseen ? (now() - p->t0) / p->nseen : 0; }
 
-/* Before the deadline with room left for k more measurements and confirm's four. */
+/* Before the deadline with room left for k more measurements and confirm's. */
 static bool room_for(const Pass *p, int k)
 {
-	return p->in->deadline <= 0 || now() + (4 + k) * per_measurement(p) < p->in->deadline;
+	return p->in->deadline <= 0 || now() + (2 * FINALISTS + 2 + k) * per_measurement(p) < p->in->deadline;
 }
 
 /* Measure n whole-model schedules (NULL: does not compose); times[i] their medians
@@ -546,19 +560,37 @@ static void mutate_whole(Pass *p)
 		fprintf(stderr, "tune: graph: %d rounds of whole-model mutations\n", rounds);
 }
 
-/* The fastest schedule and the default rule measured again, alternately, twice: gen counts a
-   schedule by its slowest measurement (best_whole). */
+/* The few fastest schedules and the default rule measured again, alternately, twice: gen
+   counts only schedules measured more than once, each by its slowest measurement
+   (best_whole), so the finalists compete with the default on equal terms. */
 static void confirm(Pass *p)
 {
-	int best = fastest(p), def = 0;
-	if (best <= def)
+	int fin[FINALISTS], nf = 0, def = 0;
+	for (; nf < FINALISTS; nf++) { /* the fastest not yet chosen */
+		int best = -1;
+		for (int i = 1; i < p->nseen; i++) {
+			bool taken = false;
+			for (int k = 0; k < nf; k++)
+				taken |= fin[k] == i;
+			if (!taken && !isinf(p->seen_ns[i]) && p->seen_ns[i] < p->seen_ns[def] &&
+			    (best < 0 || p->seen_ns[i] < p->seen_ns[best]))
+				best = i;
+		}
+		if (best < 0)
+			break;
+		fin[nf] = best;
+	}
+	if (nf == 0)
 		return; /* the default is the fastest (or nothing ran) */
-	TuneCand c[4];
-	for (int k = 0; k < 4; k++)
-		c[k] = (TuneCand){.sched = p->seen[k % 2 ? def : best], .origin = k % 2 ? "default" : "graph",
-		                  .predicted = NAN};
-	fprintf(stderr, "tune: graph: measuring the best whole schedule and the default again\n");
-	tune_measure(&p->b, c, 4, p->in->jobs, record, p);
+	TuneCand c[2 * (FINALISTS + 1)];
+	int n = 0;
+	for (int round = 0; round < 2; round++) {
+		for (int k = 0; k < nf; k++)
+			c[n++] = (TuneCand){.sched = p->seen[fin[k]], .origin = "graph", .predicted = NAN};
+		c[n++] = (TuneCand){.sched = p->seen[def], .origin = "default", .predicted = NAN};
+	}
+	fprintf(stderr, "tune: graph: measuring the %d fastest whole schedules and the default again\n", nf);
+	tune_measure(&p->b, c, n, p->in->jobs, record, p);
 }
 
 static void pass_init(Pass *p)

@@ -413,15 +413,13 @@ static void graph_pass(Tuner *T, Graph *g)
 	for (int i = 0; i < nt; i++)
 		tasks[i] = *T->ts[i].t;
 	char **best = ir_alloc(sizeof(char *) * (size_t)(nt + 1));
-	double *best_ns = ir_alloc(sizeof(double) * (size_t)(nt + 1));
 	for (int i = 0; i < nt; i++) {
 		const Point *b = best_point(&T->ts[i]);
 		best[i] = b ? b->sched : NULL;
-		best_ns[i] = b ? b->ns : 0;
 	}
 	TuneGraphPass in = {.g = g, .target = T->target, .log = T->log, .dir = T->dir, .m = &T->m,
 	                    .jobs = T->jobs, .deadline = T->time_s > 0 ? T->t0 + T->time_s : 0,
-	                    .tasks = tasks, .ntasks = nt, .best = best, .best_ns = best_ns};
+	                    .tasks = tasks, .ntasks = nt, .best = best};
 	tune_graph_pass(&in);
 }
 

@@ -157,11 +157,11 @@ typedef struct TuneGraphPass {
 	const TuneTask *tasks;
 	int ntasks;
 	char *const *best;       /* per task: its best schedule text, or NULL */
-	const double *best_ns;   /* per task: its time (ordering) */
 } TuneGraphPass;
-/* Measure whole-model combinations of default and tuned per-task choices (greedy, starting
-   from the better of all-default and all-tuned) and append each to the log under the model's
-   graph key (origin "graph" or "default"). */
+/* Measure the whole model, op by op: the default rule, the rule's variations on every op, each
+   op on its fastest option (default, variation, its task's best), mutations (see graph.c);
+   append each to the log under the model's graph key (origin default, graph, variant, mix,
+   context). */
 void tune_graph_pass(const TuneGraphPass *in);
 
 /* tune.c */
