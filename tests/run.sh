@@ -287,7 +287,7 @@ test_targets() {
 		if [[ $t != sse ]] && selected "$name"; then
 			out=$TMP/target-gen && rm -rf "$out" && mkdir "$out"
 			local m scalar=""
-			for m in dw_plain_tails pw_pixels dw_small_map dw_s2_rows; do
+			for m in dw_plain_tails pw_pixels pw_pixels_s2 dw_small_map dw_s2_rows; do
 				"$WEFT" gen tests/run/$m.weft --target "$t" -o "$out" >/dev/null 2>&1 || scalar="$scalar $m(gen failed)"
 				grep -q "scalar code" "$out/$m.c" 2>/dev/null && scalar="$scalar $m"
 			done
