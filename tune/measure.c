@@ -9,6 +9,8 @@
  * outputs and workspace with NaN, runs once and compares every output with the reference
  * (weft's tolerance) before timing anything; then a warm-up, then repeats (batched so that a
  * sample lasts about a millisecond) until at least 100 ms and 3 samples; it prints the median.
+ * A profiled whole model (the graph pass) also times each op between the marks its NAME_run
+ * makes (gen's profile option), over at least 9 samples and 0.3 s, and prints each op's median.
  * Test hook: a candidate's inject field (crash, hang, wrong, compile) makes its harness crash,
  * spin, perturb an output or fail to compile.
  */
