@@ -315,7 +315,8 @@ static void vector_splits(Def *D, int s, const char *loop, int64_t extent, int64
 		*vi = ir_fmt("%s_i", loop);
 	}
 	if (nv > 1) {
-		split(D, s, *vi, D->W, TAIL_EXACT);
+		int64_t inner = f < extent ? f : extent; /* a short last vector is masked */
+		split(D, s, *vi, D->W, inner % D->W ? TAIL_GUARD : TAIL_EXACT);
 		*vo = ir_fmt("%s_o", *vi);
 		*vi = ir_fmt("%s_i", *vi);
 	}
@@ -342,15 +343,18 @@ static Block conv_block(const Def *D, const Op *o)
 	const Graph *g = D->P->g;
 	const Tensor *y = &g->tensors[o->out], *w = &g->tensors[o->args[1]];
 	int64_t K = y->dims[1], OW = y->dims[3];
-	if (D->W < 2 || K % D->W)
+	if (D->W < 2 || K < D->W || (K % D->W && o->p.groups > 1))
 		return knobbed(D, o, pick_block(D, 1, OW, 1), 1, OW);
+	/* output channels not a multiple of W (MobileNetV2's 24): vectors of them, the last one
+	   masked, packed weights with holes; blocks of them as for whole vectors */
+	int64_t nvec = (K + D->W - 1) / D->W;
 	/* A conv with a window between blocked activations (inside a model) reads its weights from
 	   L2 at every step, its pixels from L1: measured in ResNet-18 op by op (weft tune's graph
 	   pass, one thread), 2 x 14 blocks beat 4 x 7 on every 3x3 conv with 14 or more output
 	   columns (e.g. 1.59 -> 1.41 ms at 14x14x256), which a weight load costing 4 broadcasts
 	   predicts; on plain NCHW results 4 x 7 measured faster (make bench). */
 	double wcost = o->p.groups == 1 && w->dims[2] * w->dims[3] > 1 && is_blocked(D, y) ? 4 : 1;
-	return knobbed(D, o, pick_block(D, K / D->W, OW, wcost), K / D->W, OW);
+	return knobbed(D, o, pick_block(D, nvec, OW, wcost), nvec, OW);
 }
 
 /* Is a blocked result worth it? Not when the epilogue chain (the pointwise ops right after,
@@ -430,7 +434,7 @@ static void conv_weight_layout(Def *D, int op)
 		pixels_weight_layout(D, op);
 		return;
 	}
-	if (D->W < 2 || K % D->W || (depthwise(g, o) && !is_blocked(D, &g->tensors[o->args[0]])))
+	if (D->W < 2 || K < D->W || (depthwise(g, o) && (K % D->W || !is_blocked(D, &g->tensors[o->args[0]]))))
 		return;
 	int64_t f = conv_block(D, o).nv * D->W;
 	if (conv_csplit(D, o)) { /* [K/f, C/W, R, S, Wi, f] */
@@ -458,12 +462,10 @@ static void conv_loops(Def *D, int op, int s)
 	bool csplit = conv_csplit(D, o);
 	Block b = conv_block(D, o);
 	const char *ko, *kvo, *ki;
-	if (K % D->W == 0)
-		vector_splits(D, s, "k", K, b.nv, &ko, &kvo, &ki);
-	else if (K < D->W)
+	if (K < D->W)
 		ko = NULL, kvo = NULL, ki = "k"; /* one short vector (the emitter may go scalar) */
 	else
-		vector_splits(D, s, "k", K, 1, &ko, &kvo, &ki);
+		vector_splits(D, s, "k", K, b.nv, &ko, &kvo, &ki);
 	if (csplit)
 		split(D, s, "c", D->W, TAIL_EXACT);
 	if (b.rb > 1)
