@@ -17,9 +17,11 @@
  *    n, k_o, oh with enough iterations;
  *  - a depthwise conv keeps its input's layout: on a blocked input as above (vectors of
  *    channels); on plain NCHW the pixels of an output row are the vectors (the last one masked,
- *    the padding columns masked), accumulated in registers over the window (dw_plain_loops);
- *  - a 1x1 conv at stride 1 between plain NCHW tensors with enough pixels is a GEMM whose
- *    vectors are pixels (oh and ow fused) by a block of output channels (pixels_loops);
+ *    the padding columns masked), accumulated in registers over the window (dw_plain_loops,
+ *    in plainrules.c, with the small-map variants);
+ *  - a 1x1 conv between plain NCHW tensors with enough pixels is a GEMM whose vectors are
+ *    pixels (oh and ow fused; a row at stride 2) by a block of output channels (pixels_loops,
+ *    plainrules.c);
  *  - dense and matmul: the same with n for k and m for ow (dense weights packed [N/f][K][f]),
  *    column blocks outside row blocks (a K x f panel stays in cache), k inside;
  *  - pools on a blocked input: channels split by W and vectorized;
@@ -76,15 +78,7 @@ static bool free_layout(const Tensor *t)
 
 /* ---- building the candidate schedule ---- */
 
-typedef struct Def {
-	const Prog *P;
-	Schedule layouts; /* layout directives */
-	Schedule loops;   /* loop directives, in order; tried one by one later */
-	bool *laid;       /* per tensor: a layout directive was given */
-	int W, regs;
-} Def;
-
-static void add_layout(Def *D, int t, int n, const LayoutPrim *p)
+void def_add_layout(Def *D, int t, int n, const LayoutPrim *p)
 {
 	const Tensor *T = &D->P->g->tensors[t];
 	if (D->laid[t] || !free_layout(T))
@@ -109,14 +103,14 @@ static Directive *loop_dir(Def *D, int s, DirKind kind)
 	return &D->loops.d[D->loops.n - 1];
 }
 
-static void on_loop(Def *D, int s, DirKind kind, const char *loop)
+void def_on_loop(Def *D, int s, DirKind kind, const char *loop)
 {
 	Directive *d = loop_dir(D, s, kind);
 	d->nloops = 1;
 	snprintf(d->loops[0], sizeof d->loops[0], "%s", loop);
 }
 
-static void split(Def *D, int s, const char *loop, int64_t f, Tail tail)
+void def_split(Def *D, int s, const char *loop, int64_t f, Tail tail)
 {
 	Directive *d = loop_dir(D, s, SD_SPLIT);
 	d->nloops = 1;
@@ -125,8 +119,8 @@ static void split(Def *D, int s, const char *loop, int64_t f, Tail tail)
 	d->tail = tail;
 }
 
-/* fuse(outer, inner) -> loop "outer_inner" */
-static void fuse(Def *D, int s, const char *outer, const char *inner)
+/* def_fuse(outer, inner) -> loop "outer_inner" */
+void def_fuse(Def *D, int s, const char *outer, const char *inner)
 {
 	Directive *d = loop_dir(D, s, SD_FUSE);
 	d->nloops = 2;
@@ -134,8 +128,8 @@ static void fuse(Def *D, int s, const char *outer, const char *inner)
 	snprintf(d->loops[1], sizeof d->loops[1], "%s", inner);
 }
 
-/* reorder(names...), a NULL-terminated list */
-static void reorder(Def *D, int s, const char *const *names)
+/* def_reorder(names...), a NULL-terminated list */
+void def_reorder(Def *D, int s, const char *const *names)
 {
 	Directive *d = loop_dir(D, s, SD_REORDER);
 	for (int i = 0; names[i] && d->nloops < IR_MAX_LOOPS; i++)
@@ -174,7 +168,7 @@ int ir_epilogue_chain(const Graph *g, int op, int *chain)
 	return n;
 }
 
-static void epilogue(Def *D, int op, int s, const char *loop)
+void def_epilogue(Def *D, int op, int s, const char *loop)
 {
 	const Graph *g = D->P->g;
 	int *chain = ir_alloc(sizeof(int) * (size_t)(g->nops + 1));
@@ -192,7 +186,7 @@ static void epilogue(Def *D, int op, int s, const char *loop)
 
 /* The first of the named loops (extents given) with at least `enough` iterations, else the
    largest; NULL if every extent is 1. */
-static const char *parallel_loop(int n, const char *const *names, const int64_t *ext)
+const char *def_parallel_loop(int n, const char *const *names, const int64_t *ext)
 {
 	enum { ENOUGH = 8 };
 	int best = -1;
@@ -205,14 +199,14 @@ static const char *parallel_loop(int n, const char *const *names, const int64_t 
 	return best < 0 ? NULL : names[best];
 }
 
-/* NCHW[Wc]: split(1, W) reorder(0, 1, 3, 4, 2) */
+/* NCHW[Wc]: def_split(1, W) def_reorder(0, 1, 3, 4, 2) */
 static void blocked_layout(Def *D, int t)
 {
 	LayoutPrim p[2] = {
 		{.kind = LP_SPLIT, .dim = 1, .factor = D->W},
 		{.kind = LP_REORDER, .n = 5, .perm = {0, 1, 3, 4, 2}},
 	};
-	add_layout(D, t, 2, p);
+	def_add_layout(D, t, 2, p);
 }
 
 static bool is_blocked(const Def *D, const Tensor *t)
@@ -238,7 +232,7 @@ void ir_sched_default_knobs_list(const SchedKnobs *k, int n)
 	nknobs = n;
 }
 
-static const SchedKnobs *knobs_for(const Def *D, const Op *o)
+const SchedKnobs *def_knobs_for(const Def *D, const Op *o)
 {
 	int op = (int)(o - D->P->g->ops);
 	for (int i = 0; i < nknobs; i++)
@@ -249,23 +243,16 @@ static const SchedKnobs *knobs_for(const Def *D, const Op *o)
 
 /* ---- register blocks ---- */
 
-/* A register block: nv vectors of W channels (or columns) by rb pixels (or rows), rb * nv
-   accumulators held in registers across the whole reduction. */
-typedef struct Block {
-	int64_t nv, rb;
-	Tail tail; /* of the rb split */
-} Block;
-
 /* The block for nvec vectors of W (nv must divide it) by a loop of extent n: each step of the
    reduction loads nv vectors and rb broadcasts for nv * rb FMAs, so the block maximises
    nv*rb / (wcost*nv + rb) with nv*rb accumulators in at most regs - 4 registers (the rest
    hold the loads), times the fraction of the rb loop that is not guarded-off tail. wcost is
    what a vector load costs against a broadcast: 1, except where the vectors are weights that
    stream from L2 (see conv_block). */
-static Block pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
+static RegBlock pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
 {
 	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
-	Block best = {1, 1, TAIL_EXACT};
+	RegBlock best = {1, 1, TAIL_EXACT};
 	double best_score = 0;
 	for (int64_t nv = 1; nv <= 4 && nv <= nvec; nv++) {
 		if (nvec % nv)
@@ -278,7 +265,7 @@ static Block pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
 				score *= 0.75; /* guards inside the unrolled block cost: exact wins near ties */
 			if (score > best_score + 1e-9) {
 				best_score = score;
-				best = (Block){nv, rb, n % rb ? TAIL_GUARD : TAIL_EXACT};
+				best = (RegBlock){nv, rb, n % rb ? TAIL_GUARD : TAIL_EXACT};
 			}
 		}
 	}
@@ -287,9 +274,9 @@ static Block pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
 
 /* The rule's block b for op o, changed by the knobs where they fit: nv must divide nvec
    (vectors across the dim), rb at most n (a guarded tail if it does not divide). */
-static Block knobbed(const Def *D, const Op *o, Block b, int64_t nvec, int64_t n)
+static RegBlock knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int64_t n)
 {
-	const SchedKnobs *k = knobs_for(D, o);
+	const SchedKnobs *k = def_knobs_for(D, o);
 	if (!k)
 		return b;
 	if (k->nv > 0 && nvec % k->nv == 0)
@@ -310,13 +297,13 @@ static void vector_splits(Def *D, int s, const char *loop, int64_t extent, int64
 	*vo = NULL;
 	*vi = loop;
 	if (f < extent) {
-		split(D, s, loop, f, extent % f ? TAIL_GUARD : TAIL_EXACT);
+		def_split(D, s, loop, f, extent % f ? TAIL_GUARD : TAIL_EXACT);
 		*outer = ir_fmt("%s_o", loop);
 		*vi = ir_fmt("%s_i", loop);
 	}
 	if (nv > 1) {
 		int64_t inner = f < extent ? f : extent; /* a short last vector is masked */
-		split(D, s, *vi, D->W, inner % D->W ? TAIL_GUARD : TAIL_EXACT);
+		def_split(D, s, *vi, D->W, inner % D->W ? TAIL_GUARD : TAIL_EXACT);
 		*vo = ir_fmt("%s_o", *vi);
 		*vi = ir_fmt("%s_i", *vi);
 	}
@@ -338,7 +325,7 @@ static bool conv_vectorizable(const Graph *g, const Op *o)
 }
 
 /* The conv's block: vectors of output channels (when K % W == 0) by output pixels of a row. */
-static Block conv_block(const Def *D, const Op *o)
+static RegBlock conv_block(const Def *D, const Op *o)
 {
 	const Graph *g = D->P->g;
 	const Tensor *y = &g->tensors[o->out], *w = &g->tensors[o->args[1]];
@@ -383,7 +370,7 @@ static bool blocking_pays(const Graph *g, int op)
 static bool depthwise(const Graph *g, const Op *o) { return o->p.groups > 1; }
 
 /* Will tensor t be blocked: laid out blocked here, or the result of pointwise ops on one? */
-static bool planned_blocked(const Def *D, int t)
+bool def_planned_blocked(const Def *D, int t)
 {
 	const Graph *g = D->P->g;
 	for (;;) {
@@ -407,7 +394,7 @@ static void conv_layouts(Def *D, int op)
 	int64_t K = y->dims[1];
 	/* a depthwise conv keeps its input's layout: channels blocked in and out, or pixels in rows
 	   (a blocked result from a plain input would be stored lane by lane) */
-	if (depthwise(g, o) && !planned_blocked(D, o->args[0]))
+	if (depthwise(g, o) && !def_planned_blocked(D, o->args[0]))
 		return;
 	if (D->W > 1 && K % D->W == 0 && blocking_pays(g, op))
 		blocked_layout(D, o->out);
@@ -420,8 +407,6 @@ static bool conv_csplit(const Def *D, const Op *o)
 	return o->p.groups == 1 && D->W > 1 && x->dims[1] % D->W == 0 && is_blocked(D, x);
 }
 
-static bool pixels_gemm(const Def *D, const Op *o);
-static void pixels_weight_layout(Def *D, int op);
 
 /* Weights once the activations' layouts are known (g's tensors carry them): the block's
    nv * W output channels innermost, then (with c split) W input channels. */
@@ -430,8 +415,8 @@ static void conv_weight_layout(Def *D, int op)
 	const Graph *g = D->P->g;
 	const Op *o = &g->ops[op];
 	int64_t K = g->tensors[o->out].dims[1];
-	if (pixels_gemm(D, o)) {
-		pixels_weight_layout(D, op);
+	if (def_pixels_gemm(D, o)) {
+		def_pixels_weight_layout(D, op);
 		return;
 	}
 	if (D->W < 2 || K < D->W || (depthwise(g, o) && (K % D->W || !is_blocked(D, &g->tensors[o->args[0]]))))
@@ -443,13 +428,13 @@ static void conv_weight_layout(Def *D, int op)
 			{.kind = LP_SPLIT, .dim = 2, .factor = D->W},
 			{.kind = LP_REORDER, .n = 6, .perm = {0, 2, 4, 5, 3, 1}},
 		};
-		add_layout(D, o->args[1], 3, p);
+		def_add_layout(D, o->args[1], 3, p);
 	} else { /* [K/f, C, R, S, f] */
 		LayoutPrim p[2] = {
 			{.kind = LP_SPLIT, .dim = 0, .factor = f},
 			{.kind = LP_REORDER, .n = 5, .perm = {0, 2, 3, 4, 1}},
 		};
-		add_layout(D, o->args[1], 2, p);
+		def_add_layout(D, o->args[1], 2, p);
 	}
 }
 
@@ -460,22 +445,22 @@ static void conv_loops(Def *D, int op, int s)
 	const Tensor *y = &g->tensors[o->out];
 	int64_t N = y->dims[0], K = y->dims[1], OH = y->dims[2];
 	bool csplit = conv_csplit(D, o);
-	Block b = conv_block(D, o);
+	RegBlock b = conv_block(D, o);
 	const char *ko, *kvo, *ki;
 	if (K < D->W)
 		ko = NULL, kvo = NULL, ki = "k"; /* one short vector (the emitter may go scalar) */
 	else
 		vector_splits(D, s, "k", K, b.nv, &ko, &kvo, &ki);
 	if (csplit)
-		split(D, s, "c", D->W, TAIL_EXACT);
+		def_split(D, s, "c", D->W, TAIL_EXACT);
 	if (b.rb > 1)
-		split(D, s, "ow", b.rb, b.tail);
+		def_split(D, s, "ow", b.rb, b.tail);
 	const char *owo = b.rb > 1 ? "ow_o" : "ow";
 	/* small weights stay in cache while every pixel block reads them: the channel blocks go
 	   inside the pixel blocks, so each input pixel is read once; big weights: one channel
 	   block's weights at a time, outermost */
 	bool k_inner = bytes_of(&g->tensors[o->args[1]]) <= L2_BYTES;
-	const SchedKnobs *kn = knobs_for(D, o);
+	const SchedKnobs *kn = def_knobs_for(D, o);
 	if (kn && kn->order)
 		k_inner = kn->order == 1;
 	const char *order[20];
@@ -498,13 +483,13 @@ static void conv_loops(Def *D, int op, int s)
 		order[n++] = kvo;
 	order[n++] = ki;
 	order[n] = NULL;
-	reorder(D, s, order);
+	def_reorder(D, s, order);
 	if (b.rb > 1)
-		on_loop(D, s, SD_UNROLL, "ow_i");
+		def_on_loop(D, s, SD_UNROLL, "ow_i");
 	if (kvo)
-		on_loop(D, s, SD_UNROLL, kvo);
+		def_on_loop(D, s, SD_UNROLL, kvo);
 	if (K >= 2)
-		on_loop(D, s, SD_VECTORIZE, ki);
+		def_on_loop(D, s, SD_VECTORIZE, ki);
 	const char *pn[3];
 	int64_t pe[3];
 	int np = 0;
@@ -512,232 +497,18 @@ static void conv_loops(Def *D, int op, int s)
 	if (ko && !k_inner)
 		pn[np] = ko, pe[np++] = (K + b.nv * D->W - 1) / (b.nv * D->W);
 	pn[np] = "oh", pe[np++] = OH;
-	const char *par = parallel_loop(np, pn, pe);
+	const char *par = def_parallel_loop(np, pn, pe);
 	if (par)
-		on_loop(D, s, SD_PARALLEL, par);
+		def_on_loop(D, s, SD_PARALLEL, par);
 	const char *cw = ko && k_inner ? ko : owo;
-	on_loop(D, s, SD_CACHE_WRITE, cw);
-	epilogue(D, op, s, cw);
-}
-
-/* A small depthwise map whose fused pixels are the vectors (order ends with vec): the window
-   (and the vectors down the map, oh_o) unrolled, so that every padding test is a constant mask
-   per lane; accumulators for the whole map in registers, channels in parallel. */
-static void small_map_loops(Def *D, int op, int s, const char *const *order, const char *vec, bool oh_o)
-{
-	const Tensor *y = &D->P->g->tensors[D->P->g->ops[op].out];
-	reorder(D, s, order);
-	on_loop(D, s, SD_UNROLL, "r");
-	on_loop(D, s, SD_UNROLL, "s");
-	if (oh_o)
-		on_loop(D, s, SD_UNROLL, "oh_o");
-	on_loop(D, s, SD_VECTORIZE, vec);
-	on_loop(D, s, SD_PARALLEL, y->dims[0] >= 8 ? "n" : "k");
-	on_loop(D, s, SD_CACHE_WRITE, "k");
-	epilogue(D, op, s, "k");
-}
-
-/* A depthwise conv (or a pool: chan "c") on plain NCHW: each output row a few vectors of
-   pixels (the last one masked), accumulated in registers over the window, the weight a
-   broadcast; the input row loads are contiguous at stride 1 (gathered at stride 2). Channels
-   in parallel. */
-static void dw_plain_loops(Def *D, int op, int s, const char *chan)
-{
-	enum { MAX_VEC = 64 }; /* the checker's limit on a vector loop */
-	const Op *o = &D->P->g->ops[op];
-	const Tensor *y = &D->P->g->tensors[o->out];
-	int64_t OW = y->dims[3];
-	if (!strcmp(chan, "k") && o->p.stride[0] == 1 && o->p.stride[1] == 1 && OW < D->W &&
-	    y->dims[2] * OW <= MAX_VEC) {
-		/* a small map (7x7): rows would leave most lanes empty, so the whole map is the vector
-		   (oh, ow fused; the input at stride 1 is then contiguous in it too) */
-		static const char *const fused[] = {"n", "k", "c", "r", "s", "oh_ow", NULL};
-		fuse(D, s, "oh", "ow");
-		small_map_loops(D, op, s, fused, "oh_ow", false);
-		return;
-	}
-	int64_t R = D->W / (OW > 0 ? OW : 1), OH = y->dims[2];
-	if (!strcmp(chan, "k") && o->p.stride[0] == 2 && o->p.stride[1] == 2 && R >= 2 && OH > 1) {
-		/* a small map at stride 2 (14x14 to 7x7): R rows of it are a vector (oh split by R, its
-		   inner loop fused with ow), so each input window is R rows, every other element: two
-		   loads and a permutation where it is two rows (gen: windows_load), not R gathers
-		   (measured on 14x14x512: 0.67 of oneDNN; the whole map as one gathered vector 0.21,
-		   rows of 7 lanes 0.36) */
-		static const char *const rows[] = {"n", "k", "c", "r", "s", "oh_o", "oh_i_ow", NULL};
-		split(D, s, "oh", R, OH % R ? TAIL_GUARD : TAIL_EXACT);
-		fuse(D, s, "oh_i", "ow");
-		small_map_loops(D, op, s, rows, "oh_i_ow", true);
-		return;
-	}
-	const char *ow = "ow", *cw = "oh";
-	if (OW > MAX_VEC) { /* rows in equal blocks of whole vectors, at most MAX_VEC */
-		int64_t nvec = (OW + D->W - 1) / D->W, nblk = (OW + MAX_VEC - 1) / MAX_VEC;
-		int64_t f = (nvec + nblk - 1) / nblk * D->W;
-		split(D, s, "ow", f, OW % f ? TAIL_GUARD : TAIL_EXACT);
-		ow = "ow_i", cw = "ow_o";
-	}
-	/* conv: n k oh ow | c r s (c has extent 1); pools: n c oh ow | r s */
-	const char *order[10];
-	int n = 0;
-	order[n++] = "n";
-	order[n++] = chan;
-	order[n++] = "oh";
-	if (OW > MAX_VEC)
-		order[n++] = "ow_o";
-	if (!strcmp(chan, "k"))
-		order[n++] = "c";
-	order[n++] = "r";
-	order[n++] = "s";
-	order[n++] = ow;
-	order[n] = NULL;
-	reorder(D, s, order);
-	on_loop(D, s, SD_VECTORIZE, ow);
-	on_loop(D, s, SD_PARALLEL, y->dims[0] >= 8 ? "n" : chan);
-	on_loop(D, s, SD_CACHE_WRITE, cw);
-	epilogue(D, op, s, cw);
-}
-
-/* A 1x1 conv at stride 1 without padding whose input and result are plain NCHW is a GEMM
-   with the pixels contiguous: y[k, p] = sum_c w[k, c] x[c, p]. Pixels (oh, ow fused) are the
-   vectors, nv of them by rb output channels in registers; each step over c loads nv vectors
-   of x and broadcasts rb weights, packed [K/rb][C][rb] so they are adjacent. A block of
-   pixels stays in cache while the channel blocks go by. */
-static bool pixels_gemm(const Def *D, const Op *o)
-{
-	const Graph *g = D->P->g;
-	const Tensor *w = &g->tensors[o->args[1]];
-	const OpParams *p = &o->p;
-	if (D->W < 2 || o->p.groups != 1 || w->dims[2] != 1 || w->dims[3] != 1)
-		return false;
-	if (p->stride[0] != p->stride[1] || p->stride[0] > 2 || p->pad[0] || p->pad[1] || p->pad[2] || p->pad[3])
-		return false;
-	/* at stride 2 (rows read every other element) only with a short reduction, where channel
-	   vectors spend much of their time storing lane by lane (make bench: 64 -> 128 channels
-	   56x56 -> 28x28 0.57 -> 0.66 of oneDNN; 256 -> 512 0.73 -> 0.62) */
-	if (p->stride[0] == 2 && g->tensors[o->args[0]].dims[1] > 64)
-		return false;
-	/* few pixels (14x14, 7x7: partly empty vectors) go faster with channels as the vectors, the
-	   stores lane by lane (measured, make bench: 0.73 vs 0.89 of oneDNN at 14x14x512) */
-	const Tensor *y = &g->tensors[o->out];
-	if (y->dims[2] * y->dims[3] < 16 * D->W)
-		return false;
-	return !planned_blocked(D, o->args[0]) && !planned_blocked(D, o->out);
-}
-
-/* The pixels a GEMM of pixels vectorizes: all of them (oh, ow fused) at stride 1; at stride 2
-   a row (ow), read every other element (fused, the input would not be affine in them). */
-static int64_t pixel_extent(const Op *o, const Tensor *y)
-{
-	return o->p.stride[0] == 1 ? y->dims[2] * y->dims[3] : y->dims[3];
-}
-
-/* The pixel block: nv vectors of the H*W pixels by rb output channels (rb divides K: no
-   guarded channels), nv*rb accumulators, maximising FMAs per load times the fraction of the
-   pixel blocks' lanes that are real pixels. */
-static Block pixels_block(const Def *D, const Op *o)
-{
-	const Tensor *y = &D->P->g->tensors[o->out];
-	int64_t K = y->dims[1], P = pixel_extent(o, y);
-	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
-	Block best = {1, 1, TAIL_EXACT};
-	double best_score = 0;
-	for (int64_t nv = 1; nv <= 4 && nv * D->W <= 64; nv++) {
-		int64_t f = nv * D->W, steps = (P + f - 1) / f;
-		double use = (double)P / (double)(steps * f);
-		for (int64_t rb = 1; rb * nv <= budget && rb <= K; rb++) {
-			if (K % rb)
-				continue;
-			double score = (double)(nv * rb) / (double)(nv + rb) * use;
-			if (score > best_score + 1e-9) {
-				best_score = score;
-				best = (Block){nv, rb, P % f ? TAIL_GUARD : TAIL_EXACT};
-			}
-		}
-	}
-	const SchedKnobs *k = knobs_for(D, o);
-	if (k && k->nv > 0 && k->nv <= 4 && k->nv * D->W <= 64) {
-		best.nv = k->nv;
-		best.tail = P % (k->nv * D->W) ? TAIL_GUARD : TAIL_EXACT;
-	}
-	if (k && k->rb > 0 && K % k->rb == 0)
-		best.rb = k->rb;
-	return best;
-}
-
-static void pixels_weight_layout(Def *D, int op)
-{
-	const Op *o = &D->P->g->ops[op];
-	int64_t rb = pixels_block(D, o).rb;
-	if (rb < 2)
-		return;
-	LayoutPrim p[2] = { /* [K/rb, C, 1, 1, rb] */
-		{.kind = LP_SPLIT, .dim = 0, .factor = rb},
-		{.kind = LP_REORDER, .n = 5, .perm = {0, 2, 3, 4, 1}},
-	};
-	add_layout(D, o->args[1], 2, p);
-}
-
-static void pixels_loops(Def *D, int op, int s)
-{
-	const Op *o = &D->P->g->ops[op];
-	const Tensor *y = &D->P->g->tensors[o->out];
-	int64_t P = pixel_extent(o, y);
-	bool rows = o->p.stride[0] != 1;
-	Block b = pixels_block(D, o);
-	int64_t f = b.nv * D->W;
-	if (!rows)
-		fuse(D, s, "oh", "ow");
-	const char *po = rows ? "ow" : "oh_ow", *pi = po;
-	if (f < P) {
-		split(D, s, po, f, P % f ? TAIL_GUARD : TAIL_EXACT);
-		po = rows ? "ow_o" : "oh_ow_o", pi = rows ? "ow_i" : "oh_ow_i";
-	}
-	const char *ko = NULL, *ki = "k";
-	if (b.rb < y->dims[1]) {
-		split(D, s, "k", b.rb, TAIL_EXACT);
-		ko = "k_o", ki = "k_i";
-	}
-	const char *order[12];
-	int n = 0;
-	order[n++] = "n";
-	if (rows)
-		order[n++] = "oh";
-	if (f < P)
-		order[n++] = po;
-	if (ko)
-		order[n++] = ko;
-	order[n++] = "c";
-	order[n++] = "r";
-	order[n++] = "s";
-	order[n++] = ki;
-	order[n++] = pi;
-	order[n] = NULL;
-	reorder(D, s, order);
-	if (b.rb > 1)
-		on_loop(D, s, SD_UNROLL, ki);
-	on_loop(D, s, SD_VECTORIZE, pi);
-	const char *pn[4];
-	int64_t pe[4];
-	int np = 0;
-	pn[np] = "n", pe[np++] = y->dims[0];
-	if (rows)
-		pn[np] = "oh", pe[np++] = y->dims[2];
-	if (f < P)
-		pn[np] = po, pe[np++] = (P + f - 1) / f;
-	if (ko)
-		pn[np] = ko, pe[np++] = y->dims[1] / b.rb;
-	const char *par = parallel_loop(np, pn, pe);
-	if (par)
-		on_loop(D, s, SD_PARALLEL, par);
-	const char *cw = ko ? ko : f < P ? po : rows ? "oh" : "n";
-	on_loop(D, s, SD_CACHE_WRITE, cw);
-	epilogue(D, op, s, cw);
+	def_on_loop(D, s, SD_CACHE_WRITE, cw);
+	def_epilogue(D, op, s, cw);
 }
 
 /* ---- dense and matmul ---- */
 
 /* Vectors of output columns (n) by rows (m). */
-static Block gemm_block(const Def *D, const Op *o)
+static RegBlock gemm_block(const Def *D, const Op *o)
 {
 	const Tensor *y = &D->P->g->tensors[o->out];
 	int64_t M = y->dims[y->rank - 2], N = y->dims[y->rank - 1];
@@ -760,7 +531,7 @@ static void gemm_layouts(Def *D, int op)
 		{.kind = LP_SPLIT, .dim = 0, .factor = gemm_block(D, o).nv * D->W},
 		{.kind = LP_REORDER, .n = 3, .perm = {0, 2, 1}},
 	};
-	add_layout(D, o->args[1], 2, p);
+	def_add_layout(D, o->args[1], 2, p);
 }
 
 static void gemm_loops(Def *D, int op, int s)
@@ -770,7 +541,7 @@ static void gemm_loops(Def *D, int op, int s)
 	const Tensor *y = &g->tensors[o->out];
 	int R = y->rank;
 	int64_t M = y->dims[R - 2], N = y->dims[R - 1];
-	Block b = gemm_block(D, o);
+	RegBlock b = gemm_block(D, o);
 	const char *no, *nvo, *ni;
 	if (N % D->W == 0)
 		vector_splits(D, s, "n", N, b.nv, &no, &nvo, &ni);
@@ -779,7 +550,7 @@ static void gemm_loops(Def *D, int op, int s)
 	else
 		vector_splits(D, s, "n", N, 1, &no, &nvo, &ni);
 	if (b.rb > 1)
-		split(D, s, "m", b.rb, b.tail);
+		def_split(D, s, "m", b.rb, b.tail);
 	const char *mo = b.rb > 1 ? "m_o" : "m";
 	/* a panel of the second operand (K x the block's columns) stays in cache while the row
 	   blocks go by: columns outside rows */
@@ -803,18 +574,18 @@ static void gemm_loops(Def *D, int op, int s)
 		order[n++] = nvo;
 	order[n++] = ni;
 	order[n] = NULL;
-	reorder(D, s, order);
+	def_reorder(D, s, order);
 	if (b.rb > 1)
-		on_loop(D, s, SD_UNROLL, "m_i");
+		def_on_loop(D, s, SD_UNROLL, "m_i");
 	if (nvo)
-		on_loop(D, s, SD_UNROLL, nvo);
+		def_on_loop(D, s, SD_UNROLL, nvo);
 	if (N >= 2)
-		on_loop(D, s, SD_VECTORIZE, ni);
-	const char *par = parallel_loop(np, pn, pe);
+		def_on_loop(D, s, SD_VECTORIZE, ni);
+	const char *par = def_parallel_loop(np, pn, pe);
 	if (par)
-		on_loop(D, s, SD_PARALLEL, par);
-	on_loop(D, s, SD_CACHE_WRITE, mo);
-	epilogue(D, op, s, mo);
+		def_on_loop(D, s, SD_PARALLEL, par);
+	def_on_loop(D, s, SD_CACHE_WRITE, mo);
+	def_epilogue(D, op, s, mo);
 }
 
 /* ---- pools on blocked inputs ---- */
@@ -826,17 +597,17 @@ static void pool_loops(Def *D, int op, int s)
 	const Tensor *x = &g->tensors[o->args[0]];
 	int64_t C = x->dims[1];
 	bool global = o->kind == OP_GLOBAL_AVGPOOL;
-	split(D, s, "c", D->W, TAIL_EXACT);
+	def_split(D, s, "c", D->W, TAIL_EXACT);
 	static const char *const local[] = {"n", "c_o", "oh", "ow", "r", "s", "c_i", NULL};
 	static const char *const glob[] = {"n", "c_o", "h", "w", "c_i", NULL};
-	reorder(D, s, global ? glob : local);
-	on_loop(D, s, SD_VECTORIZE, "c_i");
+	def_reorder(D, s, global ? glob : local);
+	def_on_loop(D, s, SD_VECTORIZE, "c_i");
 	const char *pn[3] = {"n", "c_o", "oh"};
 	int64_t pe[3] = {x->dims[0], C / D->W, global ? 1 : g->tensors[o->out].dims[2]};
-	const char *par = parallel_loop(3, pn, pe);
+	const char *par = def_parallel_loop(3, pn, pe);
 	if (par)
-		on_loop(D, s, SD_PARALLEL, par);
-	on_loop(D, s, SD_CACHE_WRITE, global ? "c_o" : "ow");
+		def_on_loop(D, s, SD_PARALLEL, par);
+	def_on_loop(D, s, SD_CACHE_WRITE, global ? "c_o" : "ow");
 }
 
 /* ---- the old rule, for every other update stage with an init ---- */
@@ -872,10 +643,10 @@ static void basic_stage(Def *D, const Prog *Q, int s, bool want_parallel)
 	if (want_parallel && !has_par)
 		for (int i = 0; i <= c; i++)
 			if (Q->vars[st->loops[i]].extent > 1) {
-				on_loop(D, s, SD_PARALLEL, Q->vars[st->loops[i]].name);
+				def_on_loop(D, s, SD_PARALLEL, Q->vars[st->loops[i]].name);
 				break;
 			}
-	on_loop(D, s, SD_CACHE_WRITE, Q->vars[st->loops[c]].name);
+	def_on_loop(D, s, SD_CACHE_WRITE, Q->vars[st->loops[c]].name);
 }
 
 /* ---- trying directives on a scratch program ---- */
@@ -975,9 +746,9 @@ void ir_sched_default(const Prog *P, Schedule *S)
 		const Tensor *x = &g->tensors[o->args[0]];
 		if (o->kind == OP_CONV2D && depthwise(g, o) && conv_vectorizable(g, o) && D.W > 1 &&
 		    !is_blocked(&D, x))
-			dw_plain_loops(&D, st->op, s, "k");
-		else if (o->kind == OP_CONV2D && pixels_gemm(&D, o))
-			pixels_loops(&D, st->op, s);
+			def_dw_plain_loops(&D, st->op, s, "k");
+		else if (o->kind == OP_CONV2D && def_pixels_gemm(&D, o))
+			def_pixels_loops(&D, st->op, s);
 		else if (o->kind == OP_CONV2D && conv_vectorizable(g, o) && D.W > 1)
 			conv_loops(&D, st->op, s);
 		else if ((o->kind == OP_DENSE || o->kind == OP_MATMUL) && D.W > 1)
@@ -988,7 +759,7 @@ void ir_sched_default(const Prog *P, Schedule *S)
 			pool_loops(&D, st->op, s);
 		else if ((o->kind == OP_MAXPOOL2D || o->kind == OP_AVGPOOL2D) && !strcmp(st->name, "update") &&
 		         D.W > 1)
-			dw_plain_loops(&D, st->op, s, "c"); /* a window over plain rows, like depthwise */
+			def_dw_plain_loops(&D, st->op, s, "c"); /* a window over plain rows, like depthwise */
 		keep_accepted(&D, Q, nvars0, 0, S);
 		/* whatever did not take: the old rule on the stage as it now is */
 		basic_stage(&D, Q, s, is_reduction_op(o->kind));

@@ -658,6 +658,46 @@ void ir_sched_default_knobs(const SchedKnobs *k);
 /* The same for several ops at once (n entries, each for its op; the first that matches wins). */
 void ir_sched_default_knobs_list(const SchedKnobs *k, int n);
 
+/* ---- defaults.c and plainrules.c: the default rule's building blocks (internal to ir/) ---- */
+
+/* The schedule under construction: layouts first, then loop directives tried in order. */
+typedef struct Def {
+	const Prog *P;
+	Schedule layouts; /* layout directives */
+	Schedule loops;   /* loop directives, in order; tried one by one later */
+	bool *laid;       /* per tensor: a layout directive was given */
+	int W, regs;      /* the target's lanes per vector and vector registers */
+} Def;
+/* A register block: nv vectors of W channels (or columns) by rb pixels (or rows), rb * nv
+   accumulators held in registers across the whole reduction. */
+typedef struct RegBlock {
+	int64_t nv, rb;
+	Tail tail; /* of the rb split */
+} RegBlock;
+/* Directives of the candidate (defaults.c): a layout for tensor t (unless it has one or is
+   not free to take one), a loop directive on stage s, split, fuse, reorder (a NULL-ended list
+   of loop names). */
+void def_add_layout(Def *D, int t, int n, const LayoutPrim *p);
+void def_on_loop(Def *D, int s, DirKind kind, const char *loop);
+void def_split(Def *D, int s, const char *loop, int64_t f, Tail tail);
+void def_fuse(Def *D, int s, const char *outer, const char *inner);
+void def_reorder(Def *D, int s, const char *const *names);
+/* op's epilogue chain computed at loop of its stage s. */
+void def_epilogue(Def *D, int op, int s, const char *loop);
+/* The loop to run in parallel among n candidates (outermost first, with their extents), or
+   NULL. */
+const char *def_parallel_loop(int n, const char *const *names, const int64_t *ext);
+/* The tuner's knobs for op o, or NULL. */
+const SchedKnobs *def_knobs_for(const Def *D, const Op *o);
+/* Will tensor t be blocked (laid out blocked, or the result of pointwise ops on one)? */
+bool def_planned_blocked(const Def *D, int t);
+/* plainrules.c: depthwise convs and pools (chan "k" or "c") on plain NCHW; 1x1 convs between
+   plain tensors as GEMMs whose vectors are pixels (pixels_gemm says when). */
+void def_dw_plain_loops(Def *D, int op, int s, const char *chan);
+bool def_pixels_gemm(const Def *D, const Op *o);
+void def_pixels_weight_layout(Def *D, int op);
+void def_pixels_loops(Def *D, int op, int s);
+
 /* ---- target.c: the target the default schedule is made for ---- */
 
 /* "avx512" (16 floats a vector, 32 registers), "avx2" (8, 16), "sse" (4, 16), "neon" (4, 32),

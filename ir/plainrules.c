@@ -1,0 +1,223 @@
+/* ir/plainrules.c: the default rule on plain NCHW tensors: depthwise convs and pools as rows
+ * of pixel vectors (dw_plain_loops, small maps as fused vectors with constant masks), and 1x1
+ * convs between plain tensors as GEMMs whose vectors are pixels (pixels_*). Split from
+ * ir/defaults.c, whose building blocks (Def, split, fuse, reorder, on_loop, epilogue...) it
+ * uses through ir.h; the overview of the whole rule is at the top of defaults.c.
+ */
+#include "ir.h"
+
+#include <string.h>
+
+/* A small depthwise map whose fused pixels are the vectors (order ends with vec): the window
+   (and the vectors down the map, oh_o) unrolled, so that every padding test is a constant mask
+   per lane; accumulators for the whole map in registers, channels in parallel. */
+static void small_map_loops(Def *D, int op, int s, const char *const *order, const char *vec, bool oh_o)
+{
+	const Tensor *y = &D->P->g->tensors[D->P->g->ops[op].out];
+	def_reorder(D, s, order);
+	def_on_loop(D, s, SD_UNROLL, "r");
+	def_on_loop(D, s, SD_UNROLL, "s");
+	if (oh_o)
+		def_on_loop(D, s, SD_UNROLL, "oh_o");
+	def_on_loop(D, s, SD_VECTORIZE, vec);
+	def_on_loop(D, s, SD_PARALLEL, y->dims[0] >= 8 ? "n" : "k");
+	def_on_loop(D, s, SD_CACHE_WRITE, "k");
+	def_epilogue(D, op, s, "k");
+}
+
+/* A depthwise conv (or a pool: chan "c") on plain NCHW: each output row a few vectors of
+   pixels (the last one masked), accumulated in registers over the window, the weight a
+   broadcast; the input row loads are contiguous at stride 1 (gathered at stride 2). Channels
+   in parallel. */
+void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
+{
+	enum { MAX_VEC = 64 }; /* the checker's limit on a vector loop */
+	const Op *o = &D->P->g->ops[op];
+	const Tensor *y = &D->P->g->tensors[o->out];
+	int64_t OW = y->dims[3];
+	if (!strcmp(chan, "k") && o->p.stride[0] == 1 && o->p.stride[1] == 1 && OW < D->W &&
+	    y->dims[2] * OW <= MAX_VEC) {
+		/* a small map (7x7): rows would leave most lanes empty, so the whole map is the vector
+		   (oh, ow fused; the input at stride 1 is then contiguous in it too) */
+		static const char *const fused[] = {"n", "k", "c", "r", "s", "oh_ow", NULL};
+		def_fuse(D, s, "oh", "ow");
+		small_map_loops(D, op, s, fused, "oh_ow", false);
+		return;
+	}
+	int64_t R = D->W / (OW > 0 ? OW : 1), OH = y->dims[2];
+	if (!strcmp(chan, "k") && o->p.stride[0] == 2 && o->p.stride[1] == 2 && R >= 2 && OH > 1) {
+		/* a small map at stride 2 (14x14 to 7x7): R rows of it are a vector (oh split by R, its
+		   inner loop fused with ow), so each input window is R rows, every other element: two
+		   loads and a permutation where it is two rows (gen: windows_load), not R gathers
+		   (measured on 14x14x512: 0.67 of oneDNN; the whole map as one gathered vector 0.21,
+		   rows of 7 lanes 0.36) */
+		static const char *const rows[] = {"n", "k", "c", "r", "s", "oh_o", "oh_i_ow", NULL};
+		def_split(D, s, "oh", R, OH % R ? TAIL_GUARD : TAIL_EXACT);
+		def_fuse(D, s, "oh_i", "ow");
+		small_map_loops(D, op, s, rows, "oh_i_ow", true);
+		return;
+	}
+	const char *ow = "ow", *cw = "oh";
+	if (OW > MAX_VEC) { /* rows in equal blocks of whole vectors, at most MAX_VEC */
+		int64_t nvec = (OW + D->W - 1) / D->W, nblk = (OW + MAX_VEC - 1) / MAX_VEC;
+		int64_t f = (nvec + nblk - 1) / nblk * D->W;
+		def_split(D, s, "ow", f, OW % f ? TAIL_GUARD : TAIL_EXACT);
+		ow = "ow_i", cw = "ow_o";
+	}
+	/* conv: n k oh ow | c r s (c has extent 1); pools: n c oh ow | r s */
+	const char *order[10];
+	int n = 0;
+	order[n++] = "n";
+	order[n++] = chan;
+	order[n++] = "oh";
+	if (OW > MAX_VEC)
+		order[n++] = "ow_o";
+	if (!strcmp(chan, "k"))
+		order[n++] = "c";
+	order[n++] = "r";
+	order[n++] = "s";
+	order[n++] = ow;
+	order[n] = NULL;
+	def_reorder(D, s, order);
+	def_on_loop(D, s, SD_VECTORIZE, ow);
+	def_on_loop(D, s, SD_PARALLEL, y->dims[0] >= 8 ? "n" : chan);
+	def_on_loop(D, s, SD_CACHE_WRITE, cw);
+	def_epilogue(D, op, s, cw);
+}
+
+/* A 1x1 conv at stride 1 without padding whose input and result are plain NCHW is a GEMM
+   with the pixels contiguous: y[k, p] = sum_c w[k, c] x[c, p]. Pixels (oh, ow fused) are the
+   vectors, nv of them by rb output channels in registers; each step over c loads nv vectors
+   of x and broadcasts rb weights, packed [K/rb][C][rb] so they are adjacent. A block of
+   pixels stays in cache while the channel blocks go by. */
+bool def_pixels_gemm(const Def *D, const Op *o)
+{
+	const Graph *g = D->P->g;
+	const Tensor *w = &g->tensors[o->args[1]];
+	const OpParams *p = &o->p;
+	if (D->W < 2 || o->p.groups != 1 || w->dims[2] != 1 || w->dims[3] != 1)
+		return false;
+	if (p->stride[0] != p->stride[1] || p->stride[0] > 2 || p->pad[0] || p->pad[1] || p->pad[2] || p->pad[3])
+		return false;
+	/* at stride 2 (rows read every other element) only with a short reduction, where channel
+	   vectors spend much of their time storing lane by lane (make bench: 64 -> 128 channels
+	   56x56 -> 28x28 0.57 -> 0.66 of oneDNN; 256 -> 512 0.73 -> 0.62) */
+	if (p->stride[0] == 2 && g->tensors[o->args[0]].dims[1] > 64)
+		return false;
+	/* few pixels (14x14, 7x7: partly empty vectors) go faster with channels as the vectors, the
+	   stores lane by lane (measured, make bench: 0.73 vs 0.89 of oneDNN at 14x14x512) */
+	const Tensor *y = &g->tensors[o->out];
+	if (y->dims[2] * y->dims[3] < 16 * D->W)
+		return false;
+	return !def_planned_blocked(D, o->args[0]) && !def_planned_blocked(D, o->out);
+}
+
+/* The pixels a GEMM of pixels vectorizes: all of them (oh, ow fused) at stride 1; at stride 2
+   a row (ow), read every other element (fused, the input would not be affine in them). */
+static int64_t pixel_extent(const Op *o, const Tensor *y)
+{
+	return o->p.stride[0] == 1 ? y->dims[2] * y->dims[3] : y->dims[3];
+}
+
+/* The pixel block: nv vectors of the H*W pixels by rb output channels (rb divides K: no
+   guarded channels), nv*rb accumulators, maximising FMAs per load times the fraction of the
+   pixel blocks' lanes that are real pixels. */
+static RegBlock pixels_block(const Def *D, const Op *o)
+{
+	const Tensor *y = &D->P->g->tensors[o->out];
+	int64_t K = y->dims[1], P = pixel_extent(o, y);
+	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
+	RegBlock best = {1, 1, TAIL_EXACT};
+	double best_score = 0;
+	for (int64_t nv = 1; nv <= 4 && nv * D->W <= 64; nv++) {
+		int64_t f = nv * D->W, steps = (P + f - 1) / f;
+		double use = (double)P / (double)(steps * f);
+		for (int64_t rb = 1; rb * nv <= budget && rb <= K; rb++) {
+			if (K % rb)
+				continue;
+			double score = (double)(nv * rb) / (double)(nv + rb) * use;
+			if (score > best_score + 1e-9) {
+				best_score = score;
+				best = (RegBlock){nv, rb, P % f ? TAIL_GUARD : TAIL_EXACT};
+			}
+		}
+	}
+	const SchedKnobs *k = def_knobs_for(D, o);
+	if (k && k->nv > 0 && k->nv <= 4 && k->nv * D->W <= 64) {
+		best.nv = k->nv;
+		best.tail = P % (k->nv * D->W) ? TAIL_GUARD : TAIL_EXACT;
+	}
+	if (k && k->rb > 0 && K % k->rb == 0)
+		best.rb = k->rb;
+	return best;
+}
+
+void def_pixels_weight_layout(Def *D, int op)
+{
+	const Op *o = &D->P->g->ops[op];
+	int64_t rb = pixels_block(D, o).rb;
+	if (rb < 2)
+		return;
+	LayoutPrim p[2] = { /* [K/rb, C, 1, 1, rb] */
+		{.kind = LP_SPLIT, .dim = 0, .factor = rb},
+		{.kind = LP_REORDER, .n = 5, .perm = {0, 2, 3, 4, 1}},
+	};
+	def_add_layout(D, o->args[1], 2, p);
+}
+
+void def_pixels_loops(Def *D, int op, int s)
+{
+	const Op *o = &D->P->g->ops[op];
+	const Tensor *y = &D->P->g->tensors[o->out];
+	int64_t P = pixel_extent(o, y);
+	bool rows = o->p.stride[0] != 1;
+	RegBlock b = pixels_block(D, o);
+	int64_t f = b.nv * D->W;
+	if (!rows)
+		def_fuse(D, s, "oh", "ow");
+	const char *po = rows ? "ow" : "oh_ow", *pi = po;
+	if (f < P) {
+		def_split(D, s, po, f, P % f ? TAIL_GUARD : TAIL_EXACT);
+		po = rows ? "ow_o" : "oh_ow_o", pi = rows ? "ow_i" : "oh_ow_i";
+	}
+	const char *ko = NULL, *ki = "k";
+	if (b.rb < y->dims[1]) {
+		def_split(D, s, "k", b.rb, TAIL_EXACT);
+		ko = "k_o", ki = "k_i";
+	}
+	const char *order[12];
+	int n = 0;
+	order[n++] = "n";
+	if (rows)
+		order[n++] = "oh";
+	if (f < P)
+		order[n++] = po;
+	if (ko)
+		order[n++] = ko;
+	order[n++] = "c";
+	order[n++] = "r";
+	order[n++] = "s";
+	order[n++] = ki;
+	order[n++] = pi;
+	order[n] = NULL;
+	def_reorder(D, s, order);
+	if (b.rb > 1)
+		def_on_loop(D, s, SD_UNROLL, ki);
+	def_on_loop(D, s, SD_VECTORIZE, pi);
+	const char *pn[4];
+	int64_t pe[4];
+	int np = 0;
+	pn[np] = "n", pe[np++] = y->dims[0];
+	if (rows)
+		pn[np] = "oh", pe[np++] = y->dims[2];
+	if (f < P)
+		pn[np] = po, pe[np++] = (P + f - 1) / f;
+	if (ko)
+		pn[np] = ko, pe[np++] = y->dims[1] / b.rb;
+	const char *par = def_parallel_loop(np, pn, pe);
+	if (par)
+		def_on_loop(D, s, SD_PARALLEL, par);
+	const char *cw = ko ? ko : f < P ? po : rows ? "oh" : "n";
+	def_on_loop(D, s, SD_CACHE_WRITE, cw);
+	def_epilogue(D, op, s, cw);
+}
