@@ -441,10 +441,7 @@ static int fastest(const Pass *p)
 static void sweep_variants(Pass *p, int **opt, const char **origin, double *times)
 {
 	const Graph *g = p->in->g;
-	int jobs = p->in->jobs < 1 ? 1 : p->in->jobs, v = 0, nv = 0;
-	SchedKnobs k;
-	while (tune_variant_knobs(nv, &k))
-		nv++;
+	int jobs = p->in->jobs < 1 ? 1 : p->in->jobs, v = 0, nv = p->nopt - OPT_VARIANT;
 	while (v < nv && room_for(p, jobs + 2) && (p->in->deadline > 0 || v < 2 * jobs)) {
 		int n = 0;
 		for (; n < jobs && v < nv; n++, v++) {
