@@ -34,6 +34,7 @@ typedef struct Emit {
 	int64_t W;              /* the target's lanes */
 	bool vlive;             /* inside a chunk of vvar: statements are vector statements */
 	bool vfail;             /* the SIMD branch cannot be printed; vwhy says why */
+	bool peeled;            /* inside the two bodies of a loop whose last iteration is peeled */
 	const char *vwhy;
 	/* masked lanes: a chunk past the loop's end (a tail) or under a guard on the vectorized
 	   loop holds only lanes [vlo, vhi); vmask is the table's mask of them (NULL: all lanes) */

@@ -297,6 +297,23 @@ test_targets() {
 				pass "$name"
 			fi
 		fi
+		# Padded tails peeled: a loop whose last iteration alone fails a tail guard prints its
+		# body twice, and the first copy (every iteration but the last) has no mask at all.
+		name=targets/$t/peeled-tails
+		if [[ $t != sse ]] && selected "$name"; then
+			out=$TMP/target-gen && rm -rf "$out" && mkdir "$out"
+			local peel
+			"$WEFT" gen tests/run/pw_pixels.weft --target "$t" -o "$out" >/dev/null 2>&1
+			peel=$(awk '/if \(weft_[a-z_]+ < [0-9]+\) \{$/ { inside = 1; n++; next }
+				/its tail \*\/$/ { inside = 0 }
+				inside && /mask/ { m++ }
+				END { printf "%d %d", n, m }' "$out/pw_pixels.c" 2>/dev/null)
+			if [[ ${peel% *} -ge 2 && ${peel#* } -eq 0 ]]; then
+				pass "$name"
+			else
+				fail "$name" "pw_pixels (--target $t): expected 2 peeled nests without masks, got (nests, masks) = ($peel)"
+			fi
+		fi
 		# Schedules that vectorize stages calling exp, sigmoid, tanh or gelu (the tables' helpers).
 		for s in tests/schedules/vec_*.sched; do
 			name=targets/$t/sched/$(basename "$s" .sched)
