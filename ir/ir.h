@@ -414,6 +414,11 @@ float ir_random_value(uint64_t seed, uint64_t i);
    batchnorm's output tensor; the batchnorm op and the conv's old result are removed (op and
    tensor ids renumbered). After ir_load_weights, before ir_lower. Always true (no user errors). */
 bool ir_fold(Graph *g);
+/* unitstride.c: each conv2d with a 1x1 kernel, no padding, one group and a stride above 1
+   reads a new internal tensor "<conv out>__sub" = maxpool2d(x, kernel 1, the conv's stride),
+   an op inserted right before it (op ids after it shift by one), at stride 1: the same
+   results, over contiguous pixels. After ir_fold, before ir_lower. Always true. */
+bool ir_unit_stride(Graph *g);
 
 /* ---- ref.c ---- */
 

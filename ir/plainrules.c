@@ -8,6 +8,13 @@
 
 #include <string.h>
 
+/* A GEMM of pixels needs at least PIXELS_MIN vectors of them (7x7 has 3.06: channels as the
+   vectors, the stores lane by lane, are faster there), and below PIXELS_FULL (14x14: 12.25) at
+   most SHORT_C_MAX input channels. make bench, 14x14, pixels vs channels, of oneDNN: 256 ->
+   1024 0.86 vs 0.83, 256 -> 512 0.85 vs 0.77; 1024 -> 256 0.83 vs 0.87, 1024 -> 512 0.83 vs
+   0.91, 512 -> 512 0.84 vs 0.88. */
+enum { PIXELS_MIN = 8, PIXELS_FULL = 16, SHORT_C_MAX = 256 };
+
 /* A small depthwise map whose fused pixels are the vectors (order ends with vec): the window
    (and the vectors down the map, oh_o) unrolled, so that every padding test is a constant mask
    per lane; accumulators for the whole map in registers, channels in parallel. */
@@ -104,10 +111,9 @@ bool def_pixels_gemm(const Def *D, const Op *o)
 	   56x56 -> 28x28 0.57 -> 0.66 of oneDNN; 256 -> 512 0.73 -> 0.62) */
 	if (p->stride[0] == 2 && g->tensors[o->args[0]].dims[1] > 64)
 		return false;
-	/* few pixels (14x14, 7x7: partly empty vectors) go faster with channels as the vectors, the
-	   stores lane by lane (measured, make bench: 0.73 vs 0.89 of oneDNN at 14x14x512) */
 	const Tensor *y = &g->tensors[o->out];
-	if (y->dims[2] * y->dims[3] < 16 * D->W)
+	int64_t P = y->dims[2] * y->dims[3], C = g->tensors[o->args[0]].dims[1];
+	if (P < PIXELS_MIN * D->W || (P < PIXELS_FULL * D->W && C > SHORT_C_MAX))
 		return false;
 	return !def_planned_blocked(D, o->args[0]) && !def_planned_blocked(D, o->out);
 }
@@ -130,8 +136,9 @@ static RegBlock pixels_block(const Def *D, const Op *o)
 	RegBlock best = {1, 1, TAIL_EXACT};
 	double best_score = 0;
 	for (int64_t nv = 1; nv <= 4 && nv * D->W <= 64; nv++) {
-		int64_t f = nv * D->W, steps = (P + f - 1) / f;
-		double use = (double)P / (double)(steps * f);
+		int64_t f = nv * D->W;
+		/* the last block is peeled (gen/kernel.c): only its vectors that hold a pixel run */
+		double use = (double)P / (double)((P + D->W - 1) / D->W * D->W);
 		for (int64_t rb = 1; rb * nv <= budget && rb <= K; rb++) {
 			if (K % rb)
 				continue;

@@ -383,6 +383,22 @@ test_schedules() {
 	fi
 }
 
+# A strided 1x1 conv reads its input subsampled (ir/unitstride.c): a maxpool2d stage of
+# kernel 1 before it, the conv itself at stride 1 (its results: run/conv_1x1_unit_stride).
+test_unit_stride() {
+	local name=sched/unit-stride m=tests/run/conv_1x1_unit_stride.weft
+	selected "$name" || return 0
+	"$WEFT" check "$m" >"$TMP/check.txt" 2>&1
+	"$WEFT" sched "$m" >"$TMP/sched.txt" 2>&1
+	if ! grep -q 'ops: 3 (conv2d 1, relu 1, maxpool2d 1)' "$TMP/check.txt"; then
+		fail "$name" "weft check $m: expected the conv, the relu and the subsample" "$TMP/check.txt"
+	elif ! grep -q '^t__sub\.' "$TMP/sched.txt"; then
+		fail "$name" "weft sched $m: no schedule for the subsample stage t__sub" "$TMP/sched.txt"
+	else
+		pass "$name"
+	fi
+}
+
 # ---- 4. golden: tests/golden/NAME.weft -> NAME.h.expected and NAME.c.expected, byte for byte
 # (target scalar: the same text on every machine) ----
 
@@ -785,6 +801,7 @@ test_run
 test_targets
 fuzz_tests
 test_schedules
+test_unit_stride
 test_golden
 test_warnings
 test_cross

@@ -540,7 +540,7 @@ int tune_main(int argc, char **argv)
 		return EXIT_USER;
 	/* the graph weft gen schedules: batchnorms folded into convs (which needs the values), so
 	   the tasks' keys are those of the ops gen will look up */
-	if (!ir_load_weights(g, weights) || !ir_fold(g))
+	if (!ir_load_weights(g, weights) || !ir_fold(g) || !ir_unit_stride(g))
 		return EXIT_USER;
 	if (!tune_machine(T.target, &T.m))
 		return EXIT_USER;
