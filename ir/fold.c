@@ -58,9 +58,8 @@ static int foldable_bn(const Graph *g, int ci)
 	return bi;
 }
 
-/* A new param "<base>__<what>" of the given dims; its values are left to the caller. */
-static int new_param(Graph *g, const char *base, const char *what, int rank, const int64_t *dims,
-	Loc loc)
+int ir_new_tensor(Graph *g, const char *base, const char *what, TensorKind kind, int rank,
+	const int64_t *dims, Loc loc)
 {
 	char *name = ir_fmt("%s__%s", base, what);
 	for (int k = 2; strlen(name) > IR_MAX_NAME || ir_find_tensor(g, name) >= 0; k++)
@@ -70,13 +69,22 @@ static int new_param(Graph *g, const char *base, const char *what, int rank, con
 	Tensor *t = &g->tensors[id];
 	memset(t, 0, sizeof *t);
 	memcpy(t->name, name, strlen(name) + 1);
-	t->kind = TENSOR_PARAM;
+	t->kind = kind;
 	t->loc = loc;
 	t->rank = rank;
 	memcpy(t->dims, dims, (size_t)rank * sizeof dims[0]);
 	t->producer = -1;
 	t->input_index = t->output_index = -1;
 	t->view_of = t->last_use = -1;
+	return id;
+}
+
+/* A new param "<base>__<what>" of the given dims; its values are left to the caller. */
+static int new_param(Graph *g, const char *base, const char *what, int rank, const int64_t *dims,
+	Loc loc)
+{
+	int id = ir_new_tensor(g, base, what, TENSOR_PARAM, rank, dims, loc);
+	Tensor *t = &g->tensors[id];
 	/* not internal: schedules may give it a layout (packed weights); "__" keeps it apart from
 	   model names */
 	t->internal = false;

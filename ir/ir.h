@@ -414,6 +414,10 @@ float ir_random_value(uint64_t seed, uint64_t i);
    batchnorm's output tensor; the batchnorm op and the conv's old result are removed (op and
    tensor ids renumbered). After ir_load_weights, before ir_lower. Always true (no user errors). */
 bool ir_fold(Graph *g);
+/* A new tensor "<base>__<what>" (a number after it if that is taken or too long) appended to
+   g->tensors (which moves), no producer, not an input or output; its id. */
+int ir_new_tensor(Graph *g, const char *base, const char *what, TensorKind kind, int rank,
+	const int64_t *dims, Loc loc);
 /* unitstride.c: each conv2d with a 1x1 kernel, no padding, one group and a stride above 1
    reads a new internal tensor "<conv out>__sub" = maxpool2d(x, kernel 1, the conv's stride),
    an op inserted right before it (op ids after it shift by one), at stride 1: the same

@@ -38,24 +38,11 @@ static bool strided_1x1(const Graph *g, const Op *op)
 static int new_subsample(Graph *g, const Op *conv)
 {
 	const Tensor *x = &g->tensors[conv->args[0]], *y = &g->tensors[conv->out];
-	const char *base = y->name;
-	char *name = ir_fmt("%s__sub", base);
-	for (int k = 2; strlen(name) > IR_MAX_NAME || ir_find_tensor(g, name) >= 0; k++)
-		name = ir_fmt("%.40s__sub%d", base, k);
 	int64_t dims[4] = {x->dims[0], x->dims[1], y->dims[2], y->dims[3]};
-	Loc loc = y->loc;
-	g->tensors = ir_xrealloc(g->tensors, (size_t)(g->ntensors + 1) * sizeof *g->tensors);
-	int id = g->ntensors++;
-	Tensor *t = &g->tensors[id];
-	memset(t, 0, sizeof *t);
-	memcpy(t->name, name, strlen(name) + 1);
-	t->kind = TENSOR_VALUE;
-	t->loc = loc;
-	t->rank = 4;
-	memcpy(t->dims, dims, sizeof dims);
-	t->input_index = t->output_index = -1;
-	t->view_of = t->last_use = -1;
-	t->internal = true;
+	char base[IR_MAX_NAME + 1];
+	memcpy(base, y->name, sizeof base);
+	int id = ir_new_tensor(g, base, "sub", TENSOR_VALUE, 4, dims, y->loc);
+	g->tensors[id].internal = true;
 	return id;
 }
 
