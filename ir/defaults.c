@@ -369,7 +369,14 @@ static bool blocking_pays(const Graph *g, int op)
 
 static bool depthwise(const Graph *g, const Op *o) { return o->p.groups > 1; }
 
-/* Will tensor t be blocked: laid out blocked here, or the result of pointwise ops on one? */
+/* A maxpool2d of kernel 1 (ir_unit_stride's subsample): its result takes its input's layout. */
+static bool subsample(const Op *o)
+{
+	return o->kind == OP_MAXPOOL2D && o->p.kernel[0] == 1 && o->p.kernel[1] == 1;
+}
+
+/* Will tensor t be blocked: laid out blocked here, or the result of pointwise ops (or a
+   subsample) on one? */
 bool def_planned_blocked(const Def *D, int t)
 {
 	const Graph *g = D->P->g;
@@ -380,7 +387,7 @@ bool def_planned_blocked(const Def *D, int t)
 		for (int i = 0; i < g->nops; i++)
 			if (g->ops[i].out == t)
 				op = i;
-		if (op < 0 || !pointwise(g->ops[op].kind))
+		if (op < 0 || !(pointwise(g->ops[op].kind) || subsample(&g->ops[op])))
 			return false;
 		t = g->ops[op].args[0];
 	}

@@ -419,7 +419,7 @@ bool ir_fold(Graph *g);
 int ir_new_tensor(Graph *g, const char *base, const char *what, TensorKind kind, int rank,
 	const int64_t *dims, Loc loc);
 /* unitstride.c: each conv2d with a 1x1 kernel, no padding, one group and a stride above 1
-   reads a new internal tensor "<conv out>__sub" = maxpool2d(x, kernel 1, the conv's stride),
+   reads a new tensor "<conv out>__sub" = maxpool2d(x, kernel 1, the conv's stride),
    an op inserted right before it (op ids after it shift by one), at stride 1: the same
    results, over contiguous pixels. After ir_fold, before ir_lower. Always true. */
 bool ir_unit_stride(Graph *g);

@@ -104,12 +104,8 @@ bool def_pixels_gemm(const Def *D, const Op *o)
 	const OpParams *p = &o->p;
 	if (D->W < 2 || o->p.groups != 1 || w->dims[2] != 1 || w->dims[3] != 1)
 		return false;
-	if (p->stride[0] != p->stride[1] || p->stride[0] > 2 || p->pad[0] || p->pad[1] || p->pad[2] || p->pad[3])
-		return false;
-	/* at stride 2 (rows read every other element) only with a short reduction, where channel
-	   vectors spend much of their time storing lane by lane (make bench: 64 -> 128 channels
-	   56x56 -> 28x28 0.57 -> 0.66 of oneDNN; 256 -> 512 0.73 -> 0.62) */
-	if (p->stride[0] == 2 && g->tensors[o->args[0]].dims[1] > 64)
+	/* strided 1x1 convs read a subsample at stride 1 (ir/unitstride.c) */
+	if (p->stride[0] != 1 || p->stride[1] != 1 || p->pad[0] || p->pad[1] || p->pad[2] || p->pad[3])
 		return false;
 	const Tensor *y = &g->tensors[o->out];
 	int64_t P = y->dims[2] * y->dims[3], C = g->tensors[o->args[0]].dims[1];
@@ -118,20 +114,13 @@ bool def_pixels_gemm(const Def *D, const Op *o)
 	return !def_planned_blocked(D, o->args[0]) && !def_planned_blocked(D, o->out);
 }
 
-/* The pixels a GEMM of pixels vectorizes: all of them (oh, ow fused) at stride 1; at stride 2
-   a row (ow), read every other element (fused, the input would not be affine in them). */
-static int64_t pixel_extent(const Op *o, const Tensor *y)
-{
-	return o->p.stride[0] == 1 ? y->dims[2] * y->dims[3] : y->dims[3];
-}
-
 /* The pixel block: nv vectors of the H*W pixels by rb output channels (rb divides K: no
    guarded channels), nv*rb accumulators, maximising FMAs per load times the fraction of the
    pixel blocks' lanes that are real pixels. */
 static RegBlock pixels_block(const Def *D, const Op *o)
 {
 	const Tensor *y = &D->P->g->tensors[o->out];
-	int64_t K = y->dims[1], P = pixel_extent(o, y);
+	int64_t K = y->dims[1], P = y->dims[2] * y->dims[3];
 	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
 	RegBlock best = {1, 1, TAIL_EXACT};
 	double best_score = 0;
@@ -176,16 +165,14 @@ void def_pixels_loops(Def *D, int op, int s)
 {
 	const Op *o = &D->P->g->ops[op];
 	const Tensor *y = &D->P->g->tensors[o->out];
-	int64_t P = pixel_extent(o, y);
-	bool rows = o->p.stride[0] != 1;
+	int64_t P = y->dims[2] * y->dims[3];
 	RegBlock b = pixels_block(D, o);
 	int64_t f = b.nv * D->W;
-	if (!rows)
-		def_fuse(D, s, "oh", "ow");
-	const char *po = rows ? "ow" : "oh_ow", *pi = po;
+	def_fuse(D, s, "oh", "ow");
+	const char *po = "oh_ow", *pi = po;
 	if (f < P) {
 		def_split(D, s, po, f, P % f ? TAIL_GUARD : TAIL_EXACT);
-		po = rows ? "ow_o" : "oh_ow_o", pi = rows ? "ow_i" : "oh_ow_i";
+		po = "oh_ow_o", pi = "oh_ow_i";
 	}
 	const char *ko = NULL, *ki = "k";
 	if (b.rb < y->dims[1]) {
@@ -195,8 +182,6 @@ void def_pixels_loops(Def *D, int op, int s)
 	const char *order[12];
 	int n = 0;
 	order[n++] = "n";
-	if (rows)
-		order[n++] = "oh";
 	if (f < P)
 		order[n++] = po;
 	if (ko)
@@ -215,8 +200,6 @@ void def_pixels_loops(Def *D, int op, int s)
 	int64_t pe[4];
 	int np = 0;
 	pn[np] = "n", pe[np++] = y->dims[0];
-	if (rows)
-		pn[np] = "oh", pe[np++] = y->dims[2];
 	if (f < P)
 		pn[np] = po, pe[np++] = (P + f - 1) / f;
 	if (ko)
@@ -224,7 +207,7 @@ void def_pixels_loops(Def *D, int op, int s)
 	const char *par = def_parallel_loop(np, pn, pe);
 	if (par)
 		def_on_loop(D, s, SD_PARALLEL, par);
-	const char *cw = ko ? ko : f < P ? po : rows ? "oh" : "n";
+	const char *cw = ko ? ko : f < P ? po : "n";
 	def_on_loop(D, s, SD_CACHE_WRITE, cw);
 	def_epilogue(D, op, s, cw);
 }

@@ -9,11 +9,14 @@
  *   t = maxpool2d(x, kernel=[1, 1], stride=S)     (every S-th pixel: a copy, 1/4 of x at S=2)
  *   y = conv2d(t, w[, b], stride=1)
  * so the conv is a stride-1 1x1 conv over contiguous pixels. A max over a window of one
- * element is that element, so results are bit for bit those of the strided conv. The copy
+ * element is that element, so results are bit for bit those of the strided conv for finite
+ * inputs (a NaN pixel: the scalar max, fmaxf, gives -inf where the SIMD one passes the NaN on,
+ * as with any maxpool). The copy
  * costs about 4% of the conv at 56x56x256; on blocked activations (ResNet's downsample convs
  * inside the network) it is a copy of whole vectors.
- * The new tensor is "<conv output>__sub" (no model name has "__"), internal, written by a new
- * op placed right before the conv; the op carries the conv's statement for comments.
+ * The new tensor is "<conv output>__sub" (a number after it if a model name took that), a value
+ * like any other (not internal: internal tensors are an op's scratch, planned with it), written
+ * by a new op placed right before the conv; the op carries the conv's statement for comments.
  * After ir_fold, before ir_lower; assumes an inferred graph.
  */
 #include "ir.h"
@@ -41,9 +44,7 @@ static int new_subsample(Graph *g, const Op *conv)
 	int64_t dims[4] = {x->dims[0], x->dims[1], y->dims[2], y->dims[3]};
 	char base[IR_MAX_NAME + 1];
 	memcpy(base, y->name, sizeof base);
-	int id = ir_new_tensor(g, base, "sub", TENSOR_VALUE, 4, dims, y->loc);
-	g->tensors[id].internal = true;
-	return id;
+	return ir_new_tensor(g, base, "sub", TENSOR_VALUE, 4, dims, y->loc);
 }
 
 /* Op ci becomes two ops: the subsample at ci, the conv (stride 1) at ci + 1. */

@@ -1,10 +1,16 @@
-/* tests/unit/fold_test.c: unit tests of batchnorm folding (ir/fold.c).
+/* tests/unit/fold_test.c: unit tests of the rewrites before lowering: batchnorm folding
+ * (ir/fold.c) and the unit-stride subsample (ir/unitstride.c).
  *
- * Parses small models from strings, loads pseudo-random weights, and checks that the folded
- * graph's reference output equals the unfolded graph's within 1e-5 relative, that the
- * batchnorms are gone where they may fold, and that the fold is skipped where it may not (the
- * conv's result has another reader, or is a model output). Prints `ok NAME` or
- * `FAIL NAME: details` per check and exits 1 if any failed.
+ * Parses small models from strings, loads pseudo-random weights, and checks:
+ * - folding: the folded graph's reference output equals the unfolded graph's within 1e-5
+ *   relative, the batchnorms are gone where they may fold, and the fold is skipped where it may
+ *   not (the conv's result has another reader, or is a model output);
+ * - unit stride: the rewritten graph's reference output equals the original's bit for bit (a
+ *   max over one element is that element), each strided 1x1 conv gained a subsample and runs
+ *   at stride 1, convs the rewrite must leave alone (padding, a 3x3 window, groups, stride 1)
+ *   are left alone, and the memory plan gives each new tensor one buffer (workspace within the
+ *   sum of the intermediates).
+ * Prints `ok NAME` or `FAIL NAME: details` per check and exits 1 if any failed.
  * Build: cc -std=c11 -I. tests/unit/fold_test.c <weft objects but gen/main.o> -lm
  */
 #define _POSIX_C_SOURCE 200809L
@@ -165,10 +171,96 @@ static const char shared[] =
 	"y = add(n2, n1)\n"
 	"output y\n";
 
+/* ---- unit stride ---- */
+
+/* Convs of g at a stride above 1. */
+static int strided_convs(const Graph *g)
+{
+	int n = 0;
+	for (int i = 0; i < g->nops; i++)
+		n += g->ops[i].kind == OP_CONV2D && (g->ops[i].p.stride[0] > 1 || g->ops[i].p.stride[1] > 1);
+	return n;
+}
+
+/* Rewrite a second copy of the model: want_sub subsamples added, no strided conv left of those,
+   the same outputs bit for bit, and a plan with one buffer per tensor. */
+static void unit_stride_result(const char *name, const char *text, int want_sub, int want_strided_left)
+{
+	Graph *a = load(name, text), *b = load(name, text);
+	int nops = b->nops;
+	check(ir_unit_stride(b), name, "ir_unit_stride returned false");
+	check(count_ops(b, OP_MAXPOOL2D) - count_ops(a, OP_MAXPOOL2D) == want_sub && b->nops == nops + want_sub &&
+			strided_convs(b) == want_strided_left,
+		ir_fmt("%s: %d subsamples, %d strided convs left", name, want_sub, want_strided_left),
+		ir_fmt("ops %d -> %d, maxpools %d -> %d, strided convs %d -> %d", nops, b->nops,
+			count_ops(a, OP_MAXPOOL2D), count_ops(b, OP_MAXPOOL2D), strided_convs(a), strided_convs(b)));
+	float **x = outputs(a), **y = outputs(b);
+	for (int i = 0; i < a->noutputs; i++) {
+		const Tensor *t = &a->tensors[a->outputs[i]];
+		int64_t n = ir_numel(t), bad = -1;
+		for (int64_t j = 0; j < n && bad < 0; j++)
+			if (memcmp(&x[i][j], &y[i][j], sizeof(float)))
+				bad = j;
+		check(bad < 0, ir_fmt("%s: output %s bit for bit", name, t->name),
+			bad < 0 ? "" : ir_fmt("element %lld: %.9g vs %.9g", (long long)bad, x[i][bad], y[i][bad]));
+		free(x[i]);
+		free(y[i]);
+	}
+	free(x);
+	free(y);
+	ir_plan(b);
+	check(b->workspace_bytes <= b->intermediate_bytes, ir_fmt("%s: one buffer per tensor", name),
+		ir_fmt("workspace %lld bytes, intermediates %lld", (long long)b->workspace_bytes,
+			(long long)b->intermediate_bytes));
+}
+
+/* Strides [2, 3], a bias, a relu after, batch 2, odd sizes. */
+static const char strided[] =
+	"model strided\n"
+	"input  x : f32[2, 20, 11, 13]\n"
+	"param  w : f32[24, 20, 1, 1]\n"
+	"param  b : f32[24]\n"
+	"t = conv2d(x, w, b, stride=[2, 3])\n"
+	"y = relu(t)\n"
+	"output y\n";
+
+/* Five strided convs in a chain, one weight (more new tensors than the model had values). */
+static const char chain[] =
+	"model chain\n"
+	"input  x : f32[1, 16, 64, 64]\n"
+	"param  w : f32[16, 16, 1, 1]\n"
+	"a1 = conv2d(x, w, stride=2)\n"
+	"a2 = conv2d(a1, w, stride=2)\n"
+	"a3 = conv2d(a2, w, stride=2)\n"
+	"a4 = conv2d(a3, w, stride=2)\n"
+	"y = conv2d(a4, w, stride=2)\n"
+	"output y\n";
+
+/* Left alone: padding, a 3x3 window, groups, stride 1; the name t__sub taken by the model. */
+static const char others[] =
+	"model others\n"
+	"input  x : f32[1, 8, 12, 12]\n"
+	"param  w1 : f32[8, 8, 1, 1]\n"
+	"param  w2 : f32[8, 8, 3, 3]\n"
+	"param  w3 : f32[8, 4, 1, 1]\n"
+	"t__sub = conv2d(x, w1, stride=2, pad=1)\n"
+	"c2 = conv2d(x, w2, stride=2, pad=1)\n"
+	"c3 = conv2d(x, w3, stride=2, groups=2)\n"
+	"c4 = conv2d(x, w1)\n"
+	"t = conv2d(x, w1, stride=2)\n"
+	"output t__sub\n"
+	"output c2\n"
+	"output c3\n"
+	"output c4\n"
+	"output t\n";
+
 int main(void)
 {
 	same_result("conv_bn", conv_bn, 0);
 	same_result("no_fold", no_fold, 2);
 	same_result("shared", shared, 0);
+	unit_stride_result("strided", strided, 1, 0);
+	unit_stride_result("chain", chain, 5, 0);
+	unit_stride_result("others", others, 1, 3);
 	return nfailed ? 1 : 0;
 }
