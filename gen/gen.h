@@ -94,12 +94,16 @@ int gen_root(const Graph *g, int id);
 /* A model line (Op.text) made safe inside a C comment (arena). */
 const char *gen_comment_text(const char *s);
 
-/* kernel.c: the loop nests of a scheduled Prog (G->P), one block per stage printed on its own. */
+/* stagetext.c: a stage's block, whether it prints, and the comment above it. */
 /* The stage in whose block stage si is printed: its update for a folded init stage, its host
    for a stage computed at another, else si itself. */
 int gen_stage_slot(const Prog *P, int si);
 /* Is stage si the copy stage of a reshape/flatten that the plan made a view (nothing to print)? */
 bool gen_stage_is_view(const Graph *g, const Prog *P, int si);
+/* The comment above stage si's block: its model file and line, statement and loops. */
+void gen_provenance(Gen *G, int si);
+
+/* kernel.c: the loop nests of a scheduled Prog (G->P), one block per stage printed on its own. */
 /* Print stage si (gen_stage_slot(si) == si, not a view) as a block headed by its provenance
    comment: its nest, its folded init, and the stages computed inside it. */
 void gen_stage(Gen *G, int si);
