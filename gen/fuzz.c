@@ -66,7 +66,7 @@ static Graph *load_graph(const FuzzOptions *fo)
 	if (!src)
 		return NULL;
 	Graph *g = ir_parse(src);
-	if (!g || !ir_infer(g) || !ir_load_weights(g, fo->weights) || !ir_fold(g) || !ir_unit_stride(g) || ir_nerrors > 0)
+	if (!g || !ir_infer(g) || !ir_load_weights(g, fo->weights) || !ir_rewrite(g) || ir_nerrors > 0)
 		return NULL;
 	return g;
 }

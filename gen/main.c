@@ -153,7 +153,7 @@ static bool pass_parse(Ctx *c)
 
 static bool pass_infer(Ctx *c) { return ir_infer(c->g); }
 static bool pass_weights(Ctx *c) { return ir_load_weights(c->g, c->o->weights); }
-static bool pass_fold(Ctx *c) { return ir_fold(c->g) && ir_unit_stride(c->g); }
+static bool pass_fold(Ctx *c) { return ir_rewrite(c->g); }
 static bool pass_lower(Ctx *c) { return (c->P = ir_lower(c->g)) != NULL; }
 
 /* The driver's schedule lives as long as the rest of the model's data: in the arena. (Schedules

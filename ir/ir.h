@@ -423,6 +423,9 @@ int ir_new_tensor(Graph *g, const char *base, const char *what, TensorKind kind,
    an op inserted right before it (op ids after it shift by one), at stride 1: the same
    results, over contiguous pixels. After ir_fold, before ir_lower. Always true. */
 bool ir_unit_stride(Graph *g);
+/* Every rewrite before lowering, in order (ir_fold, then ir_unit_stride): what gen, fuzz and
+   tune all run, so that the tuner's task keys are those of the ops gen looks up. */
+bool ir_rewrite(Graph *g);
 
 /* ---- ref.c ---- */
 

@@ -115,8 +115,8 @@ bool def_pixels_gemm(const Def *D, const Op *o)
 }
 
 /* The pixel block: nv vectors of the H*W pixels by rb output channels (rb divides K: no
-   guarded channels), nv*rb accumulators, maximising FMAs per load times the fraction of the
-   pixel blocks' lanes that are real pixels. */
+   guarded channels), nv*rb accumulators, maximising FMAs per load. The last block is peeled
+   (gen/kernel.c): only its vectors that hold a pixel run, so no choice of nv wastes lanes. */
 static RegBlock pixels_block(const Def *D, const Op *o)
 {
 	const Tensor *y = &D->P->g->tensors[o->out];
@@ -126,12 +126,10 @@ static RegBlock pixels_block(const Def *D, const Op *o)
 	double best_score = 0;
 	for (int64_t nv = 1; nv <= 4 && nv * D->W <= 64; nv++) {
 		int64_t f = nv * D->W;
-		/* the last block is peeled (gen/kernel.c): only its vectors that hold a pixel run */
-		double use = (double)P / (double)((P + D->W - 1) / D->W * D->W);
 		for (int64_t rb = 1; rb * nv <= budget && rb <= K; rb++) {
 			if (K % rb)
 				continue;
-			double score = (double)(nv * rb) / (double)(nv + rb) * use;
+			double score = (double)(nv * rb) / (double)(nv + rb);
 			if (score > best_score + 1e-9) {
 				best_score = score;
 				best = (RegBlock){nv, rb, P % f ? TAIL_GUARD : TAIL_EXACT};

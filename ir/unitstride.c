@@ -70,10 +70,12 @@ static void split_conv(Graph *g, int ci)
 	conv->args[0] = t;
 	conv->p.stride[0] = conv->p.stride[1] = 1;
 	for (int k = 0; k < g->ntensors; k++)
-		g->tensors[k].producer = g->tensors[k].kind == TENSOR_VALUE ? -1 : g->tensors[k].producer;
-	for (int i = 0; i < g->nops; i++)
-		g->tensors[g->ops[i].out].producer = i;
+		if (g->tensors[k].producer >= ci)
+			g->tensors[k].producer++;
+	g->tensors[t].producer = ci;
 }
+
+bool ir_rewrite(Graph *g) { return ir_fold(g) && ir_unit_stride(g); }
 
 bool ir_unit_stride(Graph *g)
 {

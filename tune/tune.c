@@ -538,9 +538,9 @@ int tune_main(int argc, char **argv)
 	Graph *g = src ? ir_parse(src) : NULL;
 	if (!g || !ir_infer(g) || ir_nerrors)
 		return EXIT_USER;
-	/* the graph weft gen schedules: batchnorms folded into convs (which needs the values), so
-	   the tasks' keys are those of the ops gen will look up */
-	if (!ir_load_weights(g, weights) || !ir_fold(g) || !ir_unit_stride(g))
+	/* the graph weft gen schedules (batchnorms folded into convs, which needs the values;
+	   strided 1x1 convs subsampled), so the tasks' keys are those of the ops gen will look up */
+	if (!ir_load_weights(g, weights) || !ir_rewrite(g))
 		return EXIT_USER;
 	if (!tune_machine(T.target, &T.m))
 		return EXIT_USER;
