@@ -252,7 +252,7 @@ const SchedKnobs *def_knobs_for(const Def *D, const Op *o)
 static RegBlock pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
 {
 	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
-	RegBlock best = {1, 1, TAIL_EXACT};
+	RegBlock best = {1, 1, TAIL_EXACT, 0};
 	double best_score = 0;
 	for (int64_t nv = 1; nv <= 4 && nv <= nvec; nv++) {
 		if (nvec % nv)
@@ -265,7 +265,7 @@ static RegBlock pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
 				score *= 0.75; /* guards inside the unrolled block cost: exact wins near ties */
 			if (score > best_score + 1e-9) {
 				best_score = score;
-				best = (RegBlock){nv, rb, n % rb ? TAIL_GUARD : TAIL_EXACT};
+				best = (RegBlock){nv, rb, n % rb ? TAIL_GUARD : TAIL_EXACT, 0};
 			}
 		}
 	}
@@ -273,8 +273,13 @@ static RegBlock pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
 }
 
 /* The rule's block b for op o, changed by the knobs where they fit: nv must divide nvec
-   (vectors across the dim), rb at most n (a guarded tail if it does not divide). */
-static RegBlock knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int64_t n)
+   (vectors across the dim), rb at most n (a guarded tail if it does not divide). A conv's rb
+   of two rows or more (n its output width, at most rows_max rows) blocks whole rows: a
+   narrow map (7 columns at ResNet's last stage) cannot otherwise hold enough pixels per
+   weight load. Measured there (one 512-channel 3x3 conv at 7x7, blocked activations, one
+   thread): 4 rows x 1 vector 4.04-4.18 ms for the 3-conv model, 2 x 2 4.15-4.21, the rule's
+   1 x 4 4.23-4.36. The rule's own score does not pick them; the tuner's variations do. */
+static RegBlock knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int64_t n, int64_t rows_max)
 {
 	const SchedKnobs *k = def_knobs_for(D, o);
 	if (!k)
@@ -284,6 +289,13 @@ static RegBlock knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int
 	if (k->rb > 0) {
 		b.rb = k->rb < n ? k->rb : n;
 		b.tail = n % b.rb ? TAIL_GUARD : TAIL_EXACT;
+		b.rows = 0;
+		int64_t rows = k->rb / n < rows_max ? k->rb / n : rows_max;
+		if (rows >= 2) {
+			b.rows = rows;
+			b.rb = rows * n;
+			b.tail = rows_max % rows ? TAIL_GUARD : TAIL_EXACT;
+		}
 	}
 	return b;
 }
@@ -331,7 +343,7 @@ static RegBlock conv_block(const Def *D, const Op *o)
 	const Tensor *y = &g->tensors[o->out], *w = &g->tensors[o->args[1]];
 	int64_t K = y->dims[1], OW = y->dims[3];
 	if (D->W < 2 || K < D->W || (K % D->W && o->p.groups > 1))
-		return knobbed(D, o, pick_block(D, 1, OW, 1), 1, OW);
+		return knobbed(D, o, pick_block(D, 1, OW, 1), 1, OW, y->dims[2]);
 	/* output channels not a multiple of W (MobileNetV2's 24): vectors of them, the last one
 	   masked, packed weights with holes; blocks of them as for whole vectors */
 	int64_t nvec = (K + D->W - 1) / D->W;
@@ -341,7 +353,7 @@ static RegBlock conv_block(const Def *D, const Op *o)
 	   columns (e.g. 1.59 -> 1.41 ms at 14x14x256), which a weight load costing 4 broadcasts
 	   predicts; on plain NCHW results 4 x 7 measured faster (make bench). */
 	double wcost = o->p.groups == 1 && w->dims[2] * w->dims[3] > 1 && is_blocked(D, y) ? 4 : 1;
-	return knobbed(D, o, pick_block(D, nvec, OW, wcost), nvec, OW);
+	return knobbed(D, o, pick_block(D, nvec, OW, wcost), nvec, OW, y->dims[2]);
 }
 
 /* Is a blocked result worth it? Not when the epilogue chain (the pointwise ops right after,
@@ -460,9 +472,14 @@ static void conv_loops(Def *D, int op, int s)
 		vector_splits(D, s, "k", K, b.nv, &ko, &kvo, &ki);
 	if (csplit)
 		def_split(D, s, "c", D->W, TAIL_EXACT);
-	if (b.rb > 1)
+	/* the pixel block: rb columns of a row (ow_o, ow_i), or whole rows (oh_o, oh_i x ow) */
+	bool rows = b.rows > 1;
+	if (rows)
+		def_split(D, s, "oh", b.rows, b.tail);
+	else if (b.rb > 1)
 		def_split(D, s, "ow", b.rb, b.tail);
-	const char *owo = b.rb > 1 ? "ow_o" : "ow";
+	const char *owo = rows ? "oh_o" : b.rb > 1 ? "ow_o" : "ow";
+	const char *oh = rows ? NULL : "oh"; /* the row loop outside the block, if any */
 	/* small weights stay in cache while every pixel block reads them: the channel blocks go
 	   inside the pixel blocks, so each input pixel is read once; big weights: one channel
 	   block's weights at a time, outermost */
@@ -475,7 +492,8 @@ static void conv_loops(Def *D, int op, int s)
 	order[n++] = "n";
 	if (ko && !k_inner)
 		order[n++] = ko;
-	order[n++] = "oh";
+	if (oh)
+		order[n++] = oh;
 	order[n++] = owo;
 	if (ko && k_inner)
 		order[n++] = ko;
@@ -484,15 +502,23 @@ static void conv_loops(Def *D, int op, int s)
 	order[n++] = "s";
 	if (csplit)
 		order[n++] = "c_i";
-	if (b.rb > 1)
+	if (rows) {
+		order[n++] = "oh_i";
+		order[n++] = "ow";
+	} else if (b.rb > 1) {
 		order[n++] = "ow_i";
+	}
 	if (kvo)
 		order[n++] = kvo;
 	order[n++] = ki;
 	order[n] = NULL;
 	def_reorder(D, s, order);
-	if (b.rb > 1)
+	if (rows) {
+		def_on_loop(D, s, SD_UNROLL, "oh_i");
+		def_on_loop(D, s, SD_UNROLL, "ow");
+	} else if (b.rb > 1) {
 		def_on_loop(D, s, SD_UNROLL, "ow_i");
+	}
 	if (kvo)
 		def_on_loop(D, s, SD_UNROLL, kvo);
 	if (K >= 2)
@@ -503,7 +529,10 @@ static void conv_loops(Def *D, int op, int s)
 	pn[np] = "n", pe[np++] = N;
 	if (ko && !k_inner)
 		pn[np] = ko, pe[np++] = (K + b.nv * D->W - 1) / (b.nv * D->W);
-	pn[np] = "oh", pe[np++] = OH;
+	if (rows)
+		pn[np] = owo, pe[np++] = (OH + b.rows - 1) / b.rows;
+	else
+		pn[np] = "oh", pe[np++] = OH;
 	const char *par = def_parallel_loop(np, pn, pe);
 	if (par)
 		def_on_loop(D, s, SD_PARALLEL, par);
@@ -520,8 +549,8 @@ static RegBlock gemm_block(const Def *D, const Op *o)
 	const Tensor *y = &D->P->g->tensors[o->out];
 	int64_t M = y->dims[y->rank - 2], N = y->dims[y->rank - 1];
 	if (D->W < 2 || N % D->W)
-		return knobbed(D, o, pick_block(D, 1, M, 1), 1, M);
-	return knobbed(D, o, pick_block(D, N / D->W, M, 1), N / D->W, M);
+		return knobbed(D, o, pick_block(D, 1, M, 1), 1, M, 1);
+	return knobbed(D, o, pick_block(D, N / D->W, M, 1), N / D->W, M, 1);
 }
 
 /* dense's weights w[N, K] packed as [N/f, K, f], f = the block's columns */

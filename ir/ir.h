@@ -684,7 +684,8 @@ typedef struct Def {
    accumulators held in registers across the whole reduction. */
 typedef struct RegBlock {
 	int64_t nv, rb;
-	Tail tail; /* of the rb split */
+	Tail tail;    /* of the rb split */
+	int64_t rows; /* a conv's block of whole rows: rb = rows x the output width (0: one row) */
 } RegBlock;
 /* Directives of the candidate (defaults.c): a layout for tensor t (unless it has one or is
    not free to take one), a loop directive on stage s, split, fuse, reorder (a NULL-ended list

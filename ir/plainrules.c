@@ -122,7 +122,7 @@ static RegBlock pixels_block(const Def *D, const Op *o)
 	const Tensor *y = &D->P->g->tensors[o->out];
 	int64_t K = y->dims[1], P = y->dims[2] * y->dims[3];
 	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
-	RegBlock best = {1, 1, TAIL_EXACT};
+	RegBlock best = {1, 1, TAIL_EXACT, 0};
 	double best_score = 0;
 	for (int64_t nv = 1; nv <= 4 && nv * D->W <= 64; nv++) {
 		int64_t f = nv * D->W;
@@ -132,7 +132,7 @@ static RegBlock pixels_block(const Def *D, const Op *o)
 			double score = (double)(nv * rb) / (double)(nv + rb);
 			if (score > best_score + 1e-9) {
 				best_score = score;
-				best = (RegBlock){nv, rb, P % f ? TAIL_GUARD : TAIL_EXACT};
+				best = (RegBlock){nv, rb, P % f ? TAIL_GUARD : TAIL_EXACT, 0};
 			}
 		}
 	}

@@ -342,6 +342,46 @@ static void test_built_in_c(void)
 	end();
 }
 
+/* The tuner's knob rb past a conv's output width makes the default rule block whole rows
+   (ir/defaults.c, knobbed): 21 pixels of a 7-column map are 3 rows, the last block a guarded
+   tail of one row; the rows are unrolled inside the reduction, and the result still matches
+   the reference. An rb under two rows keeps the block within a row. */
+static void test_rows_knob(void)
+{
+	begin("rows_knob");
+	Graph *g = model(
+		"model rows\n"
+		"input x : f32[1, 32, 7, 7]\n"
+		"param w1 : f32[32, 32, 3, 3]\n"
+		"param w2 : f32[32, 32, 3, 3]\n"
+		"t = conv2d(x, w1, pad=1)\n"
+		"u = relu(t)\n"
+		"y = conv2d(u, w2, pad=1)\n"
+		"output y\n");
+	ir_sched_target("avx512");
+	for (int rb = 21; rb >= 10; rb -= 11) {
+		Prog *P = ir_lower(g);
+		SchedKnobs k = {.op = -1, .nv = 1, .rb = rb};
+		ir_sched_default_knobs(&k);
+		Schedule S = {0};
+		ir_sched_default(P, &S);
+		ir_sched_default_knobs(NULL);
+		char *text = "";
+		for (int i = 0; i < S.n; i++)
+			text = ir_fmt("%s%s\n", text, ir_directive_str(&S.d[i]));
+		bool rows = rb == 21;
+		CHECK(!!strstr(text, "y.update: split(oh, 3, guard)") == rows, "rb %d: want %s, saw:\n%s", rb,
+		      rows ? "split(oh, 3, guard)" : "no split of oh", text);
+		CHECK(!!strstr(text, "y.update: unroll(oh_i)") == rows, "rb %d: unroll(oh_i)", rb);
+		CHECK(!!strstr(text, "y.update: split(ow, 7, exact)") == !rows, "rb %d: the row block", rb);
+		CHECK(ir_sched_apply(P, &S), "rb %d: the rule's schedule was rejected", rb);
+		check_eval(P);
+		free(S.d);
+	}
+	ir_sched_target("native");
+	end();
+}
+
 /* Workaround until ir/randsched.c stops drawing them: layouts on internal tensors (softmax
    row maxima...) are illegal (weft chooses those), so they are dropped from random schedules. */
 static int ndropped;
@@ -503,6 +543,7 @@ int main(void)
 	test_conversion();
 	test_pools_softmax();
 	test_built_in_c();
+	test_rows_knob();
 	test_random();
 	test_corpus();
 	if (unit_failures)
