@@ -648,14 +648,19 @@ static int tune_report(const char *path)
 		if (!strncmp(gr->first->workload, "graph ", 6)) { /* a graph pass: whole-model times */
 			printf("model %s: the whole model (graph pass), target %s on %s\n", gr->first->workload + 6,
 			       gr->first->target, gr->first->cpu);
-			printf("  measurements %d (%d ok); default rule %s; fastest combination %s", gr->trials, gr->ok,
-			       gr->def ? ms(gr->def->median_ns) : "-", gr->best ? ms(gr->best->median_ns) : "-");
-			if (gr->def && gr->best)
-				printf(" (%.2fx)", gr->def->median_ns / gr->best->median_ns);
+			printf("  measurements %d (%d ok); default rule %s; fastest single measurement %s\n", gr->trials,
+			       gr->ok, gr->def ? ms(gr->def->median_ns) : "-", gr->best ? ms(gr->best->median_ns) : "-");
+			double worst;
+			const TuneRecord *use = tune_best_whole(r, n, gr->first->workload, gr->first->target,
+			                                        gr->first->cpu, &worst);
 			int nd = 0;
-			for (const char *q = gr->best ? gr->best->sched : ""; *q; q++)
+			for (const char *q = use ? use->sched : ""; *q; q++)
 				nd += *q == ';';
-			printf("\n  best schedule: %d directives\n", gr->best ? nd + 1 : 0);
+			if (use)
+				printf("  weft gen uses: %s, %s at its slowest, %d directives\n",
+				       !strcmp(use->origin, "default") ? "the default rule (nothing beat it every time)"
+				                                        : ir_fmt("a %s schedule", use->origin),
+				       ms(worst), nd + 1);
 			continue;
 		}
 		printf("task %d: %s\n", k + 1, key_op_line(gr->first->workload));

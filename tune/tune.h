@@ -148,6 +148,11 @@ char *tune_graph_key(const Graph *g);
    Layout directives first, then loop directives, then compute_at. false if a text does not
    parse against its task. */
 bool tune_compose(const Prog *P, const char *target, char *const *op_sched, Schedule *S);
+/* The whole-model record of key that gen uses (see graph.c: by slowest measurement, measured
+   twice or more, and only a schedule whose slowest beats the default rule's fastest displaces
+   the default's record); *worst_ns its slowest time. NULL if none. */
+const TuneRecord *tune_best_whole(const TuneRecord *r, int n, const char *key, const char *target,
+	const char *cpu, double *worst_ns);
 typedef struct TuneGraphPass {
 	Graph *g;                /* the model, inferred */
 	const char *target, *log, *dir;
