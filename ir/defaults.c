@@ -290,7 +290,11 @@ static RegBlock knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int
 		b.rb = k->rb < n ? k->rb : n;
 		b.tail = n % b.rb ? TAIL_GUARD : TAIL_EXACT;
 		b.rows = 0;
+		/* within the register budget: nv may be the rule's, when the knob's does not divide */
+		int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
 		int64_t rows = k->rb / n < rows_max ? k->rb / n : rows_max;
+		if (rows > budget / (b.nv * n))
+			rows = budget / (b.nv * n);
 		if (rows >= 2) {
 			b.rows = rows;
 			b.rb = rows * n;

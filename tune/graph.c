@@ -221,17 +221,19 @@ const TuneRecord *tune_best_whole(const TuneRecord *r, int n, const char *key, c
 	const TuneRecord *best = NULL, *def = NULL;
 	double best_worst = INFINITY, def_best = INFINITY, def_worst = 0;
 	int best_count = 0;
+	/* the default rule's schedule: its latest record's (an older weft's rule may differ) */
+	for (int i = 0; i < n; i++)
+		if (!strcmp(r[i].workload, key) && tune_same_machine(&r[i], target, cpu) &&
+		    !strcmp(r[i].status, "ok") && !strcmp(r[i].origin, "default"))
+			def = &r[i];
 	for (int i = 0; i < n; i++) {
 		if (strcmp(r[i].workload, key) != 0 || !tune_same_machine(&r[i], target, cpu) || strcmp(r[i].status, "ok") != 0)
 			continue;
-		if (!strcmp(r[i].origin, "default") && (!def || !strcmp(r[i].sched, def->sched))) {
-			def = &r[i];
+		if (def && !strcmp(r[i].sched, def->sched)) {
 			def_best = fmin(def_best, r[i].median_ns);
 			def_worst = fmax(def_worst, r[i].median_ns);
 			continue;
 		}
-		if (def && !strcmp(r[i].sched, def->sched))
-			continue;
 		double worst = r[i].median_ns;
 		int count = 1;
 		for (int j = 0; j < n; j++)
@@ -545,8 +547,14 @@ static bool paired(Pass *p, char *text, double *mix_ops, double *def_ops, double
 	return true;
 }
 
+/* Add text to the schedules measured (once: a text seen before keeps its slower time). */
 static void add_seen(Pass *p, char *text, double ns)
 {
+	for (int i = 0; i < p->nseen; i++)
+		if (!strcmp(p->seen[i], text)) {
+			p->seen_ns[i] = fmax(p->seen_ns[i], ns);
+			return;
+		}
 	p->seen = ir_xrealloc(p->seen, sizeof(char *) * (size_t)(p->nseen + 1));
 	p->seen_ns = ir_xrealloc(p->seen_ns, sizeof(double) * (size_t)(p->nseen + 1));
 	p->seen_ops = ir_xrealloc(p->seen_ops, sizeof(double *) * (size_t)(p->nseen + 1));
@@ -567,7 +575,7 @@ static bool refine_mix(Pass *p, int *opt)
 	double *mix_ops = ir_alloc(sizeof(double) * (size_t)(g->nops + 1));
 	double *def_ops = ir_alloc(sizeof(double) * (size_t)(g->nops + 1));
 	bool ran = false;
-	for (int round = 0; round < 3 && !out_of_time(p->in); round++) {
+	for (int round = 0; round < 3 && room_for(p, 4); round++) {
 		char *text = assignment(p, opt);
 		double mix_ns, def_ns;
 		if (!text || !paired(p, text, mix_ops, def_ops, &mix_ns, &def_ns))

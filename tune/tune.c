@@ -657,9 +657,10 @@ static int tune_report(const char *path)
 			for (const char *q = use ? use->sched : ""; *q; q++)
 				nd += *q == ';';
 			if (use)
-				printf("  weft gen uses: %s, %s at its slowest, %d directives\n",
+				printf("  weft gen uses (if it still applies): %s, %s at its slowest, %d directives\n",
 				       !strcmp(use->origin, "default") ? "the default rule (nothing beat it every time)"
-				                                        : ir_fmt("a %s schedule", use->origin),
+				       : *use->origin                  ? ir_fmt("a whole schedule (%s)", use->origin)
+				                                       : "a whole schedule",
 				       ms(worst), nd + 1);
 			continue;
 		}

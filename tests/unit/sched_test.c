@@ -342,10 +342,23 @@ static void test_built_in_c(void)
 	end();
 }
 
+/* The default rule's schedule of P with the tuner's knob k, into S; its text. */
+static char *rule_with_knob(const Prog *P, SchedKnobs k, Schedule *S)
+{
+	ir_sched_default_knobs(&k);
+	ir_sched_default(P, S);
+	ir_sched_default_knobs(NULL);
+	char *text = "";
+	for (int i = 0; i < S->n; i++)
+		text = ir_fmt("%s%s\n", text, ir_directive_str(&S->d[i]));
+	return text;
+}
+
 /* The tuner's knob rb past a conv's output width makes the default rule block whole rows
    (ir/defaults.c, knobbed): 21 pixels of a 7-column map are 3 rows, the last block a guarded
    tail of one row; the rows are unrolled inside the reduction, and the result still matches
-   the reference. An rb under two rows keeps the block within a row. */
+   the reference. An rb under two rows keeps the block within a row; rows never take more
+   accumulators than the registers hold. */
 static void test_rows_knob(void)
 {
 	begin("rows_knob");
@@ -361,14 +374,8 @@ static void test_rows_knob(void)
 	ir_sched_target("avx512");
 	for (int rb = 21; rb >= 10; rb -= 11) {
 		Prog *P = ir_lower(g);
-		SchedKnobs k = {.op = -1, .nv = 1, .rb = rb};
-		ir_sched_default_knobs(&k);
 		Schedule S = {0};
-		ir_sched_default(P, &S);
-		ir_sched_default_knobs(NULL);
-		char *text = "";
-		for (int i = 0; i < S.n; i++)
-			text = ir_fmt("%s%s\n", text, ir_directive_str(&S.d[i]));
+		char *text = rule_with_knob(P, (SchedKnobs){.op = -1, .nv = 1, .rb = rb}, &S);
 		bool rows = rb == 21;
 		CHECK(!!strstr(text, "y.update: split(oh, 3, guard)") == rows, "rb %d: want %s, saw:\n%s", rb,
 		      rows ? "split(oh, 3, guard)" : "no split of oh", text);
@@ -378,6 +385,12 @@ static void test_rows_knob(void)
 		check_eval(P);
 		free(S.d);
 	}
+	/* a knob nv that does not divide the channel vectors keeps the rule's nv (2 here): rows
+	   shrink to fit the registers, 2 rows x 7 x 2 vectors = 28 accumulators, not 4 rows */
+	Schedule S = {0};
+	char *text = rule_with_knob(ir_lower(g), (SchedKnobs){.op = -1, .nv = 3, .rb = 28}, &S);
+	CHECK(strstr(text, "y.update: split(oh, 2, guard)"), "nv 3 x rb 28: want 2 rows, saw:\n%s", text);
+	free(S.d);
 	ir_sched_target("native");
 	end();
 }
