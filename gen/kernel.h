@@ -1,4 +1,5 @@
-/* gen/kernel.h: private to kernel.c (the nest printer) and vector.c (its SIMD statements).
+/* gen/kernel.h: private to kernel.c (the nest printer), vector.c (its SIMD statements) and
+ * rebase.c (statements moved into the block's variables).
  *
  * A stage's block is printed by one Emit walking the nest. In vector mode (Emit.vec) the
  * stage's vectorized loop (Emit.vvar, the innermost loop, extent a multiple of the target's
@@ -54,6 +55,9 @@ const char *kernel_ptr(Emit *E, int t);                 /* C name of tensor t's 
 const char *kernel_local(const Emit *E, int t);         /* the local holding t here, or NULL */
 const char *kernel_fn_key(Fn fn);                       /* table key of a function */
 const char *kernel_bin_key(Bin b);                      /* table key of a binary operator */
+/* rebase.c: stage from's value and index in the block's stage's variables (unchanged when the
+   scheduler already wrote them so); dies if from reads loops its host does not have. */
+void kernel_rebase(const Emit *E, const Stage *from, const Val **val, const Ix **idx);
 
 /* vector.c */
 /* Can stage E->s have a SIMD branch on the target (vectorized innermost loop, width divides

@@ -700,8 +700,12 @@ void def_epilogue(Def *D, int op, int s, const char *loop);
 /* The loop to run in parallel among n candidates (outermost first, with their extents), or
    NULL. */
 const char *def_parallel_loop(int n, const char *const *names, const int64_t *ext);
-/* The tuner's knobs for op o, or NULL. */
+/* regblock.c: the tuner's knobs for op o, or NULL; the rule's block for nvec vectors by a loop
+   of extent n (wcost: a vector load's cost against a broadcast), and that block changed by
+   op o's knobs where they fit (rows_max: the rows a conv's block may span, 1 elsewhere). */
 const SchedKnobs *def_knobs_for(const Def *D, const Op *o);
+RegBlock def_pick_block(const Def *D, int64_t nvec, int64_t n, double wcost);
+RegBlock def_knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int64_t n, int64_t rows_max);
 /* Will tensor t be blocked (laid out blocked, or the result of pointwise ops on one)? */
 bool def_planned_blocked(const Def *D, int t);
 /* plainrules.c: depthwise convs and pools (chan "k" or "c") on plain NCHW; 1x1 convs between

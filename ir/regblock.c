@@ -1,0 +1,99 @@
+/* ir/regblock.c: the default rule's register blocks and the tuner's knobs that change them.
+ *
+ * A block is nv vectors by rb pixels (or rows) of accumulators held in registers across a
+ * whole reduction (RegBlock, ir.h). The rule scores the candidates (def_pick_block); the tuner's
+ * variations (SchedKnobs: tune/search.c, the graph pass) override nv, rb and a conv's channel
+ * block order per op (def_knobbed, def_knobs_for).
+ */
+#include "ir.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the tuner's knobs ---- */
+
+static SchedKnobs *knobs; /* per op, or one with op -1 for every op */
+static int nknobs;
+
+void ir_sched_default_knobs(const SchedKnobs *k) { ir_sched_default_knobs_list(k, k ? 1 : 0); }
+
+void ir_sched_default_knobs_list(const SchedKnobs *k, int n)
+{
+	free(knobs);
+	knobs = n > 0 ? ir_xrealloc(NULL, sizeof *knobs * (size_t)n) : NULL;
+	if (n > 0)
+		memcpy(knobs, k, sizeof *knobs * (size_t)n);
+	nknobs = n;
+}
+
+const SchedKnobs *def_knobs_for(const Def *D, const Op *o)
+{
+	int op = (int)(o - D->P->g->ops);
+	for (int i = 0; i < nknobs; i++)
+		if (knobs[i].op == -1 || knobs[i].op == op)
+			return &knobs[i];
+	return NULL;
+}
+
+/* ---- register blocks ---- */
+
+/* The block for nvec vectors of W (nv must divide it) by a loop of extent n: each step of the
+   reduction loads nv vectors and rb broadcasts for nv * rb FMAs, so the block maximises
+   nv*rb / (wcost*nv + rb) with nv*rb accumulators in at most regs - 4 registers (the rest
+   hold the loads), times the fraction of the rb loop that is not guarded-off tail. wcost is
+   what a vector load costs against a broadcast: 1, except where the vectors are weights that
+   stream from L2 (see conv_block in defaults.c). */
+RegBlock def_pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
+{
+	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
+	RegBlock best = {1, 1, TAIL_EXACT, 0};
+	double best_score = 0;
+	for (int64_t nv = 1; nv <= 4 && nv <= nvec; nv++) {
+		if (nvec % nv)
+			continue;
+		for (int64_t rb = 1; rb * nv <= budget && rb <= n; rb++) {
+			int64_t steps = (n + rb - 1) / rb;
+			double use = (double)n / (double)(steps * rb);
+			double score = (double)(nv * rb) / (wcost * (double)nv + (double)rb) * use;
+			if (n % rb)
+				score *= 0.75; /* guards inside the unrolled block cost: exact wins near ties */
+			if (score > best_score + 1e-9) {
+				best_score = score;
+				best = (RegBlock){nv, rb, n % rb ? TAIL_GUARD : TAIL_EXACT, 0};
+			}
+		}
+	}
+	return best;
+}
+
+/* The rule's block b for op o, changed by the knobs where they fit: nv must divide nvec
+   (vectors across the dim), rb at most n (a guarded tail if it does not divide). A conv's rb
+   of two rows or more (n its output width, at most rows_max rows) blocks whole rows: a
+   narrow map (7 columns at ResNet's last stage) cannot otherwise hold enough pixels per
+   weight load. Measured there (one 512-channel 3x3 conv at 7x7, blocked activations, one
+   thread): 4 rows x 1 vector 4.04-4.18 ms for the 3-conv model, 2 x 2 4.15-4.21, the rule's
+   1 x 4 4.23-4.36. The rule's own score does not pick them; the tuner's variations do. */
+RegBlock def_knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int64_t n, int64_t rows_max)
+{
+	const SchedKnobs *k = def_knobs_for(D, o);
+	if (!k)
+		return b;
+	if (k->nv > 0 && nvec % k->nv == 0)
+		b.nv = k->nv;
+	if (k->rb > 0) {
+		b.rb = k->rb < n ? k->rb : n;
+		b.tail = n % b.rb ? TAIL_GUARD : TAIL_EXACT;
+		b.rows = 0;
+		/* within the register budget: nv may be the rule's, when the knob's does not divide */
+		int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
+		int64_t rows = k->rb / n < rows_max ? k->rb / n : rows_max;
+		if (rows > budget / (b.nv * n))
+			rows = budget / (b.nv * n);
+		if (rows >= 2) {
+			b.rows = rows;
+			b.rb = rows * n;
+			b.tail = rows_max % rows ? TAIL_GUARD : TAIL_EXACT;
+		}
+	}
+	return b;
+}
