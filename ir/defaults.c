@@ -271,7 +271,19 @@ static RegBlock conv_block(const Def *D, const Op *o)
 	   columns (e.g. 1.59 -> 1.41 ms at 14x14x256), which a weight load costing 4 broadcasts
 	   predicts; on plain NCHW results 4 x 7 measured faster (make bench). */
 	double wcost = o->p.groups == 1 && w->dims[2] * w->dims[3] > 1 && is_blocked(D, y) ? 4 : 1;
-	return def_knobbed(D, o, def_pick_block(D, nvec, OW, wcost), nvec, OW, y->dims[2]);
+	RegBlock b = def_pick_block(D, nvec, OW, wcost);
+	/* Such a conv on a map so narrow that a row is at most a quarter of the registers, with
+	   weights that do not stay in L2 (ResNet's last stage: 7 columns, 2.4-9.4 MB): one vector
+	   of channels by whole rows, so each weight vector loaded serves up to 28 pixels. The
+	   score above (loads per FMA) prefers 4 vectors x 7; measured in ResNet-18 (weft gen,
+	   one thread, alternating runs of the whole model), rows on its four 7x7 convs: 23.17-23.43
+	   ms against 23.84-24.12. */
+	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4, OH = y->dims[2];
+	if (wcost > 1 && OW * 4 <= budget && OH > 1 && bytes_of(w) > L2_BYTES) {
+		int64_t rows = budget / OW < OH ? budget / OW : OH;
+		b = (RegBlock){1, rows * OW, OH % rows ? TAIL_GUARD : TAIL_EXACT, rows};
+	}
+	return def_knobbed(D, o, b, nvec, OW, OH);
 }
 
 /* Is a blocked result worth it? Not when the epilogue chain (the pointwise ops right after,

@@ -72,7 +72,8 @@ RegBlock def_pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
    narrow map (7 columns at ResNet's last stage) cannot otherwise hold enough pixels per
    weight load. Measured there (one 512-channel 3x3 conv at 7x7, blocked activations, one
    thread): 4 rows x 1 vector 4.04-4.18 ms for the 3-conv model, 2 x 2 4.15-4.21, the rule's
-   1 x 4 4.23-4.36. The rule's own score does not pick them; the tuner's variations do. */
+   1 x 4 4.23-4.36. The rule picks rows itself only where weights stream from memory
+   (conv_block in defaults.c); elsewhere the tuner's variations do. */
 RegBlock def_knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int64_t n, int64_t rows_max)
 {
 	const SchedKnobs *k = def_knobs_for(D, o);
@@ -80,13 +81,14 @@ RegBlock def_knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int64_
 		return b;
 	if (k->nv > 0 && nvec % k->nv == 0)
 		b.nv = k->nv;
-	if (k->rb > 0) {
-		b.rb = k->rb < n ? k->rb : n;
+	/* the rule's rows (or the knob's) under the knob's nv: within the register budget */
+	int64_t rb = k->rb > 0 ? k->rb : b.rows > 1 ? b.rb : 0;
+	if (rb > 0) {
+		b.rb = rb < n ? rb : n;
 		b.tail = n % b.rb ? TAIL_GUARD : TAIL_EXACT;
 		b.rows = 0;
-		/* within the register budget: nv may be the rule's, when the knob's does not divide */
 		int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
-		int64_t rows = k->rb / n < rows_max ? k->rb / n : rows_max;
+		int64_t rows = rb / n < rows_max ? rb / n : rows_max;
 		if (rows > budget / (b.nv * n))
 			rows = budget / (b.nv * n);
 		if (rows >= 2) {

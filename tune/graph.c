@@ -266,14 +266,20 @@ bool tune_log_schedule(const Prog *P, const char *path, const char *target, Sche
 	/* a whole-model record of this very model: measured as a whole, used as it is */
 	double worst;
 	const TuneRecord *whole = tune_best_whole(r, n, tune_graph_key(g), target, cpu, &worst);
+	if (whole && !strcmp(whole->origin, "default")) {
+		/* the default rule won: today's rule, which may be newer than the log's record of it */
+		fprintf(stderr, "weft: note: %s: using the whole-model schedule of weft tune's graph pass "
+		                "(the default rule: nothing measured beat it, %.3f ms at its slowest)\n",
+		        path, worst / 1e6);
+		free(r);
+		S->n = 0;
+		ir_sched_target(target);
+		ir_sched_default(P, S);
+		return true;
+	}
 	if (whole && tune_parse_sched(g, whole->sched, S, true) && applies(g, S)) {
-		if (!strcmp(whole->origin, "default"))
-			fprintf(stderr, "weft: note: %s: using the whole-model schedule of weft tune's graph pass "
-			                "(the default rule: nothing measured beat it, %.3f ms at its slowest)\n",
-			        path, worst / 1e6);
-		else
-			fprintf(stderr, "weft: note: %s: using the whole-model schedule of weft tune's graph pass "
-			                "(%s, %.3f ms when measured)\n", path, whole->origin, worst / 1e6);
+		fprintf(stderr, "weft: note: %s: using the whole-model schedule of weft tune's graph pass "
+		                "(%s, %.3f ms when measured)\n", path, whole->origin, worst / 1e6);
 		free(r);
 		return true;
 	}
