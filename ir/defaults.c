@@ -278,11 +278,9 @@ static RegBlock conv_block(const Def *D, const Op *o)
 	   score above (loads per FMA) prefers 4 vectors x 7; measured in ResNet-18 (weft gen,
 	   one thread, alternating runs of the whole model), rows on its four 7x7 convs: 23.17-23.43
 	   ms against 23.84-24.12. */
-	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4, OH = y->dims[2];
-	if (wcost > 1 && OW * 4 <= budget && OH > 1 && bytes_of(w) > L2_BYTES) {
-		int64_t rows = budget / OW < OH ? budget / OW : OH;
-		b = (RegBlock){1, rows * OW, OH % rows ? TAIL_GUARD : TAIL_EXACT, rows};
-	}
+	int64_t budget = def_reg_budget(D), OH = y->dims[2];
+	if (wcost > 1 && OW * 4 <= budget && OH > 1 && bytes_of(w) > L2_BYTES)
+		b = def_row_block(D, 1, budget, OW, OH);
 	return def_knobbed(D, o, b, nvec, OW, OH);
 }
 

@@ -706,6 +706,10 @@ const char *def_parallel_loop(int n, const char *const *names, const int64_t *ex
 const SchedKnobs *def_knobs_for(const Def *D, const Op *o);
 RegBlock def_pick_block(const Def *D, int64_t nvec, int64_t n, double wcost);
 RegBlock def_knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int64_t n, int64_t rows_max);
+/* The accumulator registers a block may take; nv vectors by rb pixels of rows of n pixels: within
+   a row (rb at most n) below two rows, else whole rows, as many as fit the budget and rows_max. */
+int64_t def_reg_budget(const Def *D);
+RegBlock def_row_block(const Def *D, int64_t nv, int64_t rb, int64_t n, int64_t rows_max);
 /* Will tensor t be blocked (laid out blocked, or the result of pointwise ops on one)? */
 bool def_planned_blocked(const Def *D, int t);
 /* plainrules.c: depthwise convs and pools (chan "k" or "c") on plain NCHW; 1x1 convs between

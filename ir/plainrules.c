@@ -121,7 +121,7 @@ static RegBlock pixels_block(const Def *D, const Op *o)
 {
 	const Tensor *y = &D->P->g->tensors[o->out];
 	int64_t K = y->dims[1], P = y->dims[2] * y->dims[3];
-	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
+	int64_t budget = def_reg_budget(D);
 	RegBlock best = {1, 1, TAIL_EXACT, 0};
 	double best_score = 0;
 	for (int64_t nv = 1; nv <= 4 && nv * D->W <= 64; nv++) {

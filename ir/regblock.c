@@ -45,7 +45,7 @@ const SchedKnobs *def_knobs_for(const Def *D, const Op *o)
    stream from L2 (see conv_block in defaults.c). */
 RegBlock def_pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
 {
-	int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
+	int64_t budget = def_reg_budget(D);
 	RegBlock best = {1, 1, TAIL_EXACT, 0};
 	double best_score = 0;
 	for (int64_t nv = 1; nv <= 4 && nv <= nvec; nv++) {
@@ -83,19 +83,19 @@ RegBlock def_knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int64_
 		b.nv = k->nv;
 	/* the rule's rows (or the knob's) under the knob's nv: within the register budget */
 	int64_t rb = k->rb > 0 ? k->rb : b.rows > 1 ? b.rb : 0;
-	if (rb > 0) {
-		b.rb = rb < n ? rb : n;
-		b.tail = n % b.rb ? TAIL_GUARD : TAIL_EXACT;
-		b.rows = 0;
-		int64_t budget = D->regs - 4 < 4 ? 4 : D->regs - 4;
-		int64_t rows = rb / n < rows_max ? rb / n : rows_max;
-		if (rows > budget / (b.nv * n))
-			rows = budget / (b.nv * n);
-		if (rows >= 2) {
-			b.rows = rows;
-			b.rb = rows * n;
-			b.tail = rows_max % rows ? TAIL_GUARD : TAIL_EXACT;
-		}
-	}
+	return rb > 0 ? def_row_block(D, b.nv, rb, n, rows_max) : b;
+}
+
+int64_t def_reg_budget(const Def *D) { return D->regs - 4 < 4 ? 4 : D->regs - 4; }
+
+RegBlock def_row_block(const Def *D, int64_t nv, int64_t rb, int64_t n, int64_t rows_max)
+{
+	RegBlock b = {nv, rb < n ? rb : n, TAIL_EXACT, 0};
+	b.tail = n % b.rb ? TAIL_GUARD : TAIL_EXACT;
+	int64_t rows = rb / n < rows_max ? rb / n : rows_max, fit = def_reg_budget(D) / (nv * n);
+	if (rows > fit)
+		rows = fit;
+	if (rows >= 2)
+		b = (RegBlock){nv, rows * n, rows_max % rows ? TAIL_GUARD : TAIL_EXACT, rows};
 	return b;
 }
