@@ -37,8 +37,9 @@ Templates *gen_load_templates(const char *target);
 const char *gen_template(const Templates *t, const char *key);
 /* The text of entry key, or NULL when the table has none (vector tables leave ops out). */
 const char *gen_template_find(const Templates *t, const char *key);
-/* Append tpl to b with $1, $2, $3 replaced by a1, a2, a3. */
+/* Append tpl to b with $1, $2, $3 (and $4) replaced by a1, a2, a3 (and a4). */
 void gen_expand(Buf *b, const char *tpl, const char *a1, const char *a2, const char *a3);
+void gen_expand4(Buf *b, const char *tpl, const char *a1, const char *a2, const char *a3, const char *a4);
 /* The directory templates are read from: $WEFT_TEMPLATES, else <dir of weft>/templates, else
    <dir of weft>/../share/weft/templates, else the source tree's templates/ (set at build time). */
 const char *gen_template_dir(void);

@@ -655,7 +655,12 @@ static void body_cache(Emit *E, const void *arg)
 	Nest wb = {.body = body_writeback, .arg = &chain};
 	nest_loops(E, &wb, s->cache_at + 1, s->nloops, true);
 	nest_guards(E, &wb, true);
+	E->tdefer = E->vec && gen_template_find(E->G->vt, "tstore");
+	E->tind = E->G->ind;
 	nest_level(E, &wb, 0);
+	if (E->vec)
+		vec_flush_tstores(E);
+	E->tdefer = false;
 	if (scope) {
 		E->G->ind--;
 		gen_line(E->G, "}");

@@ -13,7 +13,7 @@
 
 #include "gen.h"
 
-enum { MAX_CHAIN = 32 };
+enum { MAX_CHAIN = 32, MAX_TPEND = 64 };
 
 typedef struct Emit {
 	Gen *G;
@@ -46,6 +46,18 @@ typedef struct Emit {
 	int64_t vdelta[64];     /* an irregular access: each lane's distance from lane 0 */
 	const char *vmask_decl[2 * IR_MAX_GUARDS + 2]; /* its declaration, printed at first use */
 	int nvmask_decl;
+	/* a writeback's strided stores (channel vectors into an NCHW output), held back while tdefer
+	   and printed transposed by vec_flush_tstores; only those printed at indentation tind,
+	   where their values stay in scope */
+	bool tdefer;
+	int tind;
+	int ntpend;
+	struct TPend {
+		int t;
+		const char *p, *val;
+		const Ix *off;      /* offset of lane 0, folded */
+		int64_t k;          /* distance between lanes */
+	} tpend[MAX_TPEND];
 } Emit;
 
 /* kernel.c, for vector.c */
@@ -71,6 +83,10 @@ const char *vec_combine(Emit *E, Bin accum, const char *old, const Val *v);
 void vec_store_val(Emit *E, int t, const Ix *const *idx, Bin accum, const Val *v);
 /* tensor[idx] = the vector text val. */
 void vec_store(Emit *E, int t, const Ix *const *idx, const char *val);
+/* Print the strided stores held back since tdefer was set: runs of stores at consecutive
+   offsets (an unrolled pixel loop) as one transpose each (the table's @tstore), the rest lane
+   by lane. */
+void vec_flush_tstores(Emit *E);
 /* The accumulator array's declaration, and the register of the current chunk. */
 void vec_declare_acc(Emit *E);
 const char *vec_acc_ref(Emit *E);

@@ -171,7 +171,12 @@ const char *gen_template(const Templates *t, const char *key)
 
 void gen_expand(Buf *b, const char *tpl, const char *a1, const char *a2, const char *a3)
 {
-	const char *args[3] = {a1, a2, a3};
+	gen_expand4(b, tpl, a1, a2, a3, NULL);
+}
+
+void gen_expand4(Buf *b, const char *tpl, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	const char *args[4] = {a1, a2, a3, a4};
 	const char *p = tpl;
 	for (;;) {
 		const char *d = strchr(p, '$');
@@ -180,7 +185,7 @@ void gen_expand(Buf *b, const char *tpl, const char *a1, const char *a2, const c
 			return;
 		}
 		buf_putn(b, p, (size_t)(d - p));
-		if (d[1] >= '1' && d[1] <= '3') {
+		if (d[1] >= '1' && d[1] <= '4') {
 			const char *a = args[d[1] - '1'];
 			if (!a)
 				die("template \"%s\" uses $%c but no argument was given", tpl, d[1]);

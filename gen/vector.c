@@ -5,7 +5,9 @@
  * a chunk. A statement of the loop IR maps onto the target's table (templates/TARGET.tpl) entry
  * by entry: each tensor access whose simplified physical offset has coefficient 1 on the vector
  * variable is a vector load or store at the chunk's first lane, coefficient 0 a broadcast, any
- * other coefficient a gather (or scatter) through a small array of lanes; constants and index
+ * other coefficient a gather (or scatter) through a small array of lanes, except that the
+ * scatters of a cache_write's writeback (channel vectors into an NCHW output) are held back and
+ * go out as transposes of runs of pixels (@tstore, vec_flush_tstores); constants and index
  * values are broadcasts; functions and operators are the entries of the same name; += a*b is
  * fma. A function with no entry makes the stage keep only its scalar nest (vec_fail). exp,
  * sigmoid, tanh and gelu are entries like the others, whose text calls the table's helper
@@ -28,7 +30,8 @@ void vec_fail(Emit *E, const char *why)
 const char *vec_type(const Emit *E) { return gen_template(E->G->vt, "vtype"); }
 
 /* The table's entry key expanded; a missing entry fails the SIMD branch. */
-static const char *vtpl(Emit *E, const char *key, const char *a1, const char *a2, const char *a3)
+static const char *vtpl4(Emit *E, const char *key, const char *a1, const char *a2, const char *a3,
+                         const char *a4)
 {
 	const char *t = gen_template_find(E->G->vt, key);
 	if (!t) {
@@ -36,10 +39,15 @@ static const char *vtpl(Emit *E, const char *key, const char *a1, const char *a2
 		return "0";
 	}
 	Buf b = {0};
-	gen_expand(&b, t, a1, a2, a3);
+	gen_expand4(&b, t, a1, a2, a3, a4);
 	char *s = ir_strdup(b.data ? b.data : "");
 	buf_free(&b);
 	return s;
+}
+
+static const char *vtpl(Emit *E, const char *key, const char *a1, const char *a2, const char *a3)
+{
+	return vtpl4(E, key, a1, a2, a3, NULL);
 }
 
 static const char *broadcast(Emit *E, const char *scalar) { return vtpl(E, "broadcast", scalar, NULL, NULL); }
@@ -224,6 +232,11 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 {
 	int64_t k;
 	const char *at;
+	for (int i = 0; i < E->ntpend; i++)
+		if (E->tpend[i].t == t) { /* it reads what is held back */
+			vec_flush_tstores(E);
+			break;
+		}
 	if (!vec_offset(E, t, idx, &k, &at))
 		return "0";
 	const char *p = kernel_ptr(E, t);
@@ -283,6 +296,8 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 	return vtpl(E, "load", g, NULL, NULL);
 }
 
+static void store_lanes(Emit *E, const char *p, const char *at, int64_t k, const char *val);
+
 void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 {
 	int64_t k;
@@ -321,8 +336,27 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 		vec_fail(E, ir_fmt("every lane stores the same element of %s", E->g->tensors[t].name));
 		return;
 	}
-	/* Not contiguous in the vectorized loop (an NCHW output written from a channel vector):
-	   the lanes go through a small array, then out one by one. */
+	/* Not contiguous in the vectorized loop (an NCHW output written from a channel vector). */
+	if (E->tdefer && !E->vmask && E->vtail == E->W && E->G->ind == E->tind) {
+		if (E->ntpend == MAX_TPEND)
+			vec_flush_tstores(E);
+		bool named = strspn(val, "abcdefghijklmnopqrstuvwxyz_0123456789[]") == strlen(val);
+		if (!named) { /* computed here, stored at the flush */
+			const char *v = ir_fmt("weft_v%d", ++E->nextv);
+			gen_line(E->G, "const %s %s = %s;", vec_type(E), v, val);
+			val = v;
+		}
+		const Tensor *x = &E->g->tensors[t];
+		const Ix *off = kernel_fold(E, ir_layout_offset(&x->layout, x->rank, x->dims, idx));
+		E->tpend[E->ntpend++] = (struct TPend){.t = t, .p = p, .val = val, .off = off, .k = k};
+		return;
+	}
+	store_lanes(E, p, at, k, val);
+}
+
+/* The lanes through a small array, then out one by one. */
+static void store_lanes(Emit *E, const char *p, const char *at, int64_t k, const char *val)
+{
 	if (E->vmask)
 		use_lanes(E);
 	gen_line(E->G, "{");
@@ -336,6 +370,75 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 	         (long long)k);
 	E->G->ind--;
 	gen_line(E->G, "}");
+}
+
+/* Held-back store j's offset minus i's, if a constant (the same outer variables). */
+static bool tpend_dist(const Emit *E, int i, int j, int64_t *d)
+{
+	const struct TPend *a = &E->tpend[i], *b = &E->tpend[j];
+	if (a->t != b->t || a->k != b->k || strcmp(a->p, b->p) != 0)
+		return false;
+	const Ix *e = kernel_fold(E, ix_add(b->off, ix_mul(a->off, -1)));
+	if (e->kind != IX_CONST)
+		return false;
+	*d = e->c;
+	return true;
+}
+
+/* The held-back store at distance d from store i, not printed yet; -1 if none. */
+static int tpend_at(const Emit *E, int n, int i, int64_t d, const bool *done)
+{
+	int64_t e;
+	for (int j = 0; j < n; j++)
+		if (!done[j] && tpend_dist(E, i, j, &e) && e == d)
+			return j;
+	return -1;
+}
+
+void vec_flush_tstores(Emit *E)
+{
+	int n = E->ntpend;
+	E->ntpend = 0; /* the stores below print, not hold back (tpend[0..n) stays as it is) */
+	if (n == 0)
+		return;
+	const char *rows_text = gen_template_find(E->G->vt, "tstore_rows");
+	int rows = rows_text ? atoi(rows_text) : 1;
+	if (rows < 1 || rows > MAX_TPEND)
+		die("%s.tpl: bad @tstore_rows \"%s\"", E->G->vtarget, rows_text);
+	bool done[MAX_TPEND] = {false};
+	const char *mask = E->vmask; /* held-back stores are whole vectors, whatever the chunk now */
+	E->vmask = NULL;
+	for (int i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		int first = i, j; /* the run's lowest offset, then up from it */
+		while ((j = tpend_at(E, n, first, -1, done)) >= 0)
+			first = j;
+		int run[MAX_TPEND], m = 0;
+		run[m++] = first;
+		done[first] = true;
+		while (m < rows && (j = tpend_at(E, n, first, m, done)) >= 0) {
+			run[m++] = j;
+			done[j] = true;
+		}
+		const struct TPend *a = &E->tpend[first];
+		const char *at = kernel_ix_c(E, a->off);
+		if (m == 1) {
+			store_lanes(E, a->p, at, a->k, a->val);
+			continue;
+		}
+		const char *arr = ir_fmt("weft_tr%d", ++E->nextv), *list = "";
+		for (int r = 0; r < rows; r++)
+			list = ir_fmt("%s%s%s", list, r ? ", " : "", r < m ? E->tpend[run[r]].val : vtpl(E, "zero", NULL, NULL, NULL));
+		gen_line(E->G, "{");
+		E->G->ind++;
+		gen_line(E->G, "const %s %s[%d] = {%s};", vec_type(E), arr, rows, list);
+		gen_line(E->G, "%s;", vtpl4(E, "tstore", ir_fmt("&%s[%s]", a->p, at), ir_fmt("%lld", (long long)a->k),
+		                            ir_fmt("%d", m), arr));
+		E->G->ind--;
+		gen_line(E->G, "}");
+	}
+	E->vmask = mask;
 }
 
 const char *vec_val(Emit *E, const Val *v)

@@ -8,12 +8,12 @@
 
 #include <string.h>
 
-/* A GEMM of pixels needs at least PIXELS_MIN vectors of them (7x7 has 3.06: channels as the
-   vectors, the stores lane by lane, are faster there), and below PIXELS_FULL (14x14: 12.25) at
-   most SHORT_C_MAX input channels. make bench, 14x14, pixels vs channels, of oneDNN: 256 ->
-   1024 0.86 vs 0.83, 256 -> 512 0.85 vs 0.77; 1024 -> 256 0.83 vs 0.87, 1024 -> 512 0.83 vs
-   0.91, 512 -> 512 0.84 vs 0.88. */
-enum { PIXELS_MIN = 8, PIXELS_FULL = 16, SHORT_C_MAX = 256 };
+/* A GEMM of pixels needs at least PIXELS_MIN vectors of them; on smaller maps channels are the
+   vectors, the stores transposed by blocks of pixels (gen/vector.c, @tstore). 14x14 (12.25
+   vectors), one thread, pixels vs channels: 256 -> 1024 716 vs 630 us, 256 -> 512 351 vs
+   304 us; 28x28 (49 vectors) stays pixels: 128 -> 512 596 vs 751 us, 128 -> 256 297 vs 334 us.
+   (With stores lane by lane, channels lost on 14x14 up to 256 input channels.) */
+enum { PIXELS_MIN = 16 };
 
 /* A small depthwise map whose fused pixels are the vectors (order ends with vec): the window
    (and the vectors down the map, oh_o) unrolled, so that every padding test is a constant mask
@@ -108,8 +108,8 @@ bool def_pixels_gemm(const Def *D, const Op *o)
 	if (p->stride[0] != 1 || p->stride[1] != 1 || p->pad[0] || p->pad[1] || p->pad[2] || p->pad[3])
 		return false;
 	const Tensor *y = &g->tensors[o->out];
-	int64_t P = y->dims[2] * y->dims[3], C = g->tensors[o->args[0]].dims[1];
-	if (P < PIXELS_MIN * D->W || (P < PIXELS_FULL * D->W && C > SHORT_C_MAX))
+	int64_t P = y->dims[2] * y->dims[3];
+	if (P < PIXELS_MIN * D->W)
 		return false;
 	return !def_planned_blocked(D, o->args[0]) && !def_planned_blocked(D, o->out);
 }

@@ -16,6 +16,10 @@
 # constant). Strided reads: @gather/@maskgather ($1 address of lane 0, $2 the stride in
 # elements, $3 mask); @load2/@maskload2 (stride 2: two loads of W, every other element; $2, $3
 # the masks of the two halves). A table without @mask keeps such nests scalar.
+# Strided stores of a register block, transposed: @tstore ($1 address of row 0's lane 0, $2 the
+# distance between lanes in elements, $3 the number of rows n, 1 to @tstore_rows, $4 an array of
+# @tstore_rows vectors, those from n on unused) stores lane l of row j at $1[l * $2 + j]. A
+# table without it stores such lanes one by one.
 @width
 8
 @guard
@@ -171,3 +175,31 @@ _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(
 _mm256_i32gather_ps($1, _mm256_setr_epi32($2), 4)
 @maskgatherat
 _mm256_mask_i32gather_ps(_mm256_setzero_ps(), $1, _mm256_setr_epi32($2), $3, 4)
+@tstore_rows
+8
+@tstore
+weft_v_tstore($1, $2, $3, $4)
+@weft_v_tstore
+/* Lane l of r[j] (j < n <= 8) to p[l * k + j]: an 8 x 8 transpose in registers (pairs, quads
+   within 128-bit halves, then halves), then one store of n floats per lane. */
+static inline void weft_v_tstore(float *p, long k, int n, const __m256 *r)
+{
+	const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+	const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+	const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+	const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+	const __m256 u[8] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xee),
+		_mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xee),
+		_mm256_shuffle_ps(t4, t6, 0x44), _mm256_shuffle_ps(t4, t6, 0xee),
+		_mm256_shuffle_ps(t5, t7, 0x44), _mm256_shuffle_ps(t5, t7, 0xee)};
+	const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+	int l;
+	for (l = 0; l < 8; l++) { /* lane l of rows 0..7: lanes l & 3 of u (rows 0-3, 4-7), half l >> 2 */
+		const __m256 v = (l & 4) ? _mm256_permute2f128_ps(u[l & 3], u[4 + (l & 3)], 0x31)
+		                         : _mm256_permute2f128_ps(u[l & 3], u[4 + (l & 3)], 0x20);
+		if (n == 8)
+			_mm256_storeu_ps(p + l * k, v);
+		else
+			_mm256_maskstore_ps(p + l * k, m, v);
+	}
+}

@@ -32,6 +32,11 @@
 # @loadbits ($1 address, $2 an unsigned constant: the elements to read, 0 elsewhere, no fault),
 # @perm2 (lane i of the result: element $2[i] of $1 then $3, a list of W ints), @maskz ($1
 # mask: its lanes of $2, 0 elsewhere). A table without them gathers such lanes.
+# Strided stores of a register block, transposed: @tstore ($1 address of row 0's lane 0, $2 the
+# distance between lanes in elements, $3 the number of rows n, 1 to @tstore_rows, $4 an array of
+# @tstore_rows vectors, those from n on unused) stores lane l of row j at $1[l * $2 + j]: for an
+# NCHW output written from channel vectors, one transpose of the block's pixels instead of a
+# store per lane. A table without it stores such lanes one by one.
 @width
 16
 @guard
@@ -193,3 +198,39 @@ _mm512_maskz_loadu_ps((__mmask16)$2, $1)
 _mm512_permutex2var_ps($1, _mm512_setr_epi32($2), $3)
 @maskz
 _mm512_maskz_mov_ps($1, $2)
+@tstore_rows
+8
+@tstore
+weft_v_tstore($1, $2, $3, $4)
+@weft_v_tstore
+/* Lane l of r[j] (j < n <= 8) to p[l * k + j]: an 8 x 16 transpose in registers (pairs, then
+   quads within 128-bit lanes, then 128-bit lanes across the two halves of each row pair), then
+   one store of n floats per lane. 24 shuffles and 16 stores, against 16 n single stores. */
+static inline void weft_v_tstore(float *p, long k, int n, const __m512 *r)
+{
+	const __m512 t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpackhi_ps(r[0], r[1]);
+	const __m512 t2 = _mm512_unpacklo_ps(r[2], r[3]), t3 = _mm512_unpackhi_ps(r[2], r[3]);
+	const __m512 t4 = _mm512_unpacklo_ps(r[4], r[5]), t5 = _mm512_unpackhi_ps(r[4], r[5]);
+	const __m512 t6 = _mm512_unpacklo_ps(r[6], r[7]), t7 = _mm512_unpackhi_ps(r[6], r[7]);
+	const __m512 u[8] = {_mm512_shuffle_ps(t0, t2, 0x44), _mm512_shuffle_ps(t0, t2, 0xee),
+		_mm512_shuffle_ps(t1, t3, 0x44), _mm512_shuffle_ps(t1, t3, 0xee),
+		_mm512_shuffle_ps(t4, t6, 0x44), _mm512_shuffle_ps(t4, t6, 0xee),
+		_mm512_shuffle_ps(t5, t7, 0x44), _mm512_shuffle_ps(t5, t7, 0xee)};
+	const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+	const __m512i hi = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+	const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+	int i;
+	for (i = 0; i < 8; i++) { /* v: lanes l and l + 4 of rows 0..7 */
+		const int l = (i & 3) + (i >> 2) * 8;
+		const __m512 v = _mm512_permutex2var_ps(u[i & 3], i < 4 ? lo : hi, u[4 + (i & 3)]);
+		const __m256 a = _mm512_castps512_ps256(v);
+		const __m256 b = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+		if (n == 8) {
+			_mm256_storeu_ps(p + l * k, a);
+			_mm256_storeu_ps(p + (l + 4) * k, b);
+		} else {
+			_mm256_maskstore_ps(p + l * k, m, a);
+			_mm256_maskstore_ps(p + (l + 4) * k, m, b);
+		}
+	}
+}
