@@ -140,3 +140,29 @@ static inline float32x4_t weft_v_gelu(float32x4_t x)
 	float32x4_t neg = vmulq_f32(vmulq_f32(vdupq_n_f32(0.5f), xc), c);
 	return vbslq_f32(vcltq_f32(xc, vdupq_n_f32(0.0f)), neg, pos);
 }
+@tstore_rows
+4
+@tstore
+weft_v_tstore($1, $2, $3, $4)
+@weft_v_tstore
+/* Lane l of r[j] (j < n <= 4) to p[l * k + j]: a 4 x 4 transpose (pairs by vtrn, then halves),
+   then one store of n floats per lane (4: one vector store). */
+static inline void weft_v_tstore(float *p, long k, int n, const float32x4_t *r)
+{
+	const float32x4x2_t a = vtrnq_f32(r[0], r[1]), b = vtrnq_f32(r[2], r[3]);
+	const float32x4_t v[4] = {vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0])),
+		vcombine_f32(vget_low_f32(a.val[1]), vget_low_f32(b.val[1])),
+		vcombine_f32(vget_high_f32(a.val[0]), vget_high_f32(b.val[0])),
+		vcombine_f32(vget_high_f32(a.val[1]), vget_high_f32(b.val[1]))};
+	int l, j;
+	for (l = 0; l < 4; l++) {
+		float t[4];
+		if (n == 4) {
+			vst1q_f32(p + l * k, v[l]);
+			continue;
+		}
+		vst1q_f32(t, v[l]);
+		for (j = 0; j < n; j++)
+			p[l * k + j] = t[j];
+	}
+}

@@ -143,3 +143,29 @@ static inline __m128 weft_v_gelu(__m128 x)
 	__m128 m = _mm_cmplt_ps(xc, _mm_setzero_ps());
 	return _mm_or_ps(_mm_andnot_ps(m, pos), _mm_and_ps(m, neg));
 }
+@tstore_rows
+4
+@tstore
+weft_v_tstore($1, $2, $3, $4)
+@weft_v_tstore
+/* Lane l of r[j] (j < n <= 4) to p[l * k + j]: a 4 x 4 transpose (SSE's own macro), then one
+   store of n floats per lane (4: one vector store). */
+static inline void weft_v_tstore(float *p, long k, int n, const __m128 *r)
+{
+	__m128 v0 = r[0], v1 = r[1], v2 = r[2], v3 = r[3];
+	_MM_TRANSPOSE4_PS(v0, v1, v2, v3);
+	{
+		const __m128 v[4] = {v0, v1, v2, v3};
+		int l, j;
+		for (l = 0; l < 4; l++) {
+			float t[4];
+			if (n == 4) {
+				_mm_storeu_ps(p + l * k, v[l]);
+				continue;
+			}
+			_mm_storeu_ps(t, v[l]);
+			for (j = 0; j < n; j++)
+				p[l * k + j] = t[j];
+		}
+	}
+}

@@ -594,6 +594,7 @@ cross_aarch64() {
 		selected "cross/aarch64/$(run_name "$f")" && todo+=("$f")
 	done
 	selected cross/aarch64/sched/conv16c && todo+=(sched)
+	selected cross/aarch64/sched/vec_tstore && todo+=(sched-tstore)
 	local fuzz=()
 	for f in examples/mlp.weft examples/dwsep.weft tests/run/mini_resnet_block.weft; do
 		selected "cross/aarch64-fuzz/$(run_name "$f")" && fuzz+=("$f")
@@ -614,6 +615,9 @@ cross_aarch64() {
 		if [[ $f == sched ]]; then
 			cross_verify cross/aarch64/sched/conv16c "$target" examples/conv16c.weft \
 				--schedule examples/conv16c.sched
+		elif [[ $f == sched-tstore ]]; then # NEON's transposed stores (@tstore)
+			cross_verify cross/aarch64/sched/vec_tstore "$target" tests/run/conv_tstore.weft \
+				--schedule tests/schedules/vec_tstore.sched
 		else
 			cross_verify "cross/aarch64/$(run_name "$f")" "$target" "$f"
 		fi
