@@ -271,7 +271,10 @@ static RegBlock conv_block(const Def *D, const Op *o)
 	   columns (e.g. 1.59 -> 1.41 ms at 14x14x256), which a weight load costing 4 broadcasts
 	   predicts; on plain NCHW results 4 x 7 measured faster (make bench). */
 	double wcost = o->p.groups == 1 && w->dims[2] * w->dims[3] > 1 && is_blocked(D, y) ? 4 : 1;
-	RegBlock b = def_pick_block(D, nvec, OW, wcost);
+	int64_t window = w->dims[2] * w->dims[3];
+	bool plain_window = o->p.groups == 1 && window > 1 && window <= 9 && wcost == 1 &&
+	                    !is_blocked(D, &g->tensors[o->args[0]]);
+	RegBlock b = plain_window ? def_pick_window_block(D, nvec, OW) : def_pick_block(D, nvec, OW, wcost);
 	/* Such a conv on a map so narrow that a row is at most a quarter of the registers, with
 	   weights that do not stay in L2 (ResNet's last stage: 7 columns, 2.4-9.4 MB): one vector
 	   of channels by whole rows, so each weight vector loaded serves up to 28 pixels. The

@@ -701,10 +701,12 @@ void def_epilogue(Def *D, int op, int s, const char *loop);
    NULL. */
 const char *def_parallel_loop(int n, const char *const *names, const int64_t *ext);
 /* regblock.c: the tuner's knobs for op o, or NULL; the rule's block for nvec vectors by a loop
-   of extent n (wcost: a vector load's cost against a broadcast), and that block changed by
-   op o's knobs where they fit (rows_max: the rows a conv's block may span, 1 elsewhere). */
+   of extent n (wcost: a vector load's cost against a broadcast; the window variant for a 3x3
+   conv reading plain NCHW, within fewer registers), and that block changed by op o's knobs
+   where they fit (rows_max: the rows a conv's block may span, 1 elsewhere). */
 const SchedKnobs *def_knobs_for(const Def *D, const Op *o);
 RegBlock def_pick_block(const Def *D, int64_t nvec, int64_t n, double wcost);
+RegBlock def_pick_window_block(const Def *D, int64_t nvec, int64_t n);
 RegBlock def_knobbed(const Def *D, const Op *o, RegBlock b, int64_t nvec, int64_t n, int64_t rows_max);
 /* The accumulator registers a block may take; nv vectors by rb pixels of rows of n pixels: within
    a row (rb at most n) below two rows, else whole rows, as many as fit the budget and rows_max. */

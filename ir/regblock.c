@@ -39,24 +39,25 @@ const SchedKnobs *def_knobs_for(const Def *D, const Op *o)
 
 /* The block for nvec vectors of W (nv must divide it) by a loop of extent n: each step of the
    reduction loads nv vectors and rb broadcasts for nv * rb FMAs, so the block maximises
-   nv*rb / (wcost*nv + rb) with nv*rb accumulators in at most regs - 4 registers (the rest
-   hold the loads), times the fraction of the rb loop that is not guarded-off tail. wcost is
-   what a vector load costs against a broadcast: 1, except where the vectors are weights that
-   stream from L2 (see conv_block in defaults.c). */
-RegBlock def_pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
+   nv*rb / (wcost*nv + rb) with nv*rb accumulators in at most budget registers (the rest hold
+   the loads), times the fraction of the rb loop that is not guarded-off tail, times guard
+   where there is a tail; rb from rb_min. wcost is what a vector load costs against a
+   broadcast: 1, except where the vectors are weights that stream from L2 (see conv_block in
+   defaults.c). */
+static RegBlock pick_block(const Def *D, int64_t nvec, int64_t n, double wcost, int64_t budget, double guard,
+                           int64_t rb_min)
 {
-	int64_t budget = def_reg_budget(D);
 	RegBlock best = {1, 1, TAIL_EXACT, 0};
 	double best_score = 0;
 	for (int64_t nv = 1; nv <= 4 && nv <= nvec; nv++) {
 		if (nvec % nv)
 			continue;
-		for (int64_t rb = 1; rb * nv <= budget && rb <= n; rb++) {
+		for (int64_t rb = rb_min < n ? rb_min : n; rb * nv <= budget && rb <= n; rb++) {
 			int64_t steps = (n + rb - 1) / rb;
 			double use = (double)n / (double)(steps * rb);
 			double score = (double)(nv * rb) / (wcost * (double)nv + (double)rb) * use;
 			if (n % rb)
-				score *= 0.75; /* guards inside the unrolled block cost: exact wins near ties */
+				score *= guard; /* guards inside the unrolled block cost: exact wins near ties */
 			if (score > best_score + 1e-9) {
 				best_score = score;
 				best = (RegBlock){nv, rb, n % rb ? TAIL_GUARD : TAIL_EXACT, 0};
@@ -64,6 +65,27 @@ RegBlock def_pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
 		}
 	}
 	return best;
+}
+
+/* Guards inside the unrolled block cost: exact wins near ties. */
+RegBlock def_pick_block(const Def *D, int64_t nvec, int64_t n, double wcost)
+{
+	return pick_block(D, nvec, n, wcost, def_reg_budget(D), 0.75, 1);
+}
+
+/* A 3x3 conv reading plain NCHW by broadcasts, its (c, r, s) steps innermost: gcc unrolls r and
+   s and keeps the broadcasts that neighbouring pixels share at the next s in registers, so 28
+   accumulators (4 x 7, 2 x 14) spill inside the loop (18-22 stack loads and stores in its
+   assembly). At most 3/4 of the registers, at least 5 pixels per weight load, and a guarded
+   tail costs only its idle lanes (the last block is peeled). Default schedules, one thread,
+   alternating runs, 4 x 7 before: 56x56x64 1578 -> 1413 us (4 x 6), 28x28x128 1496 -> 1325
+   (4 x 6), 14x14x256 1438 -> 1330-1375 (4 x 5), 7x7x512 1467 -> 1354 (2 x 7); stride 2:
+   56x56 to 28x28 789 -> 690, 28x28 to 14x14 748 -> 687, 14x14 to 7x7 770 -> 725. */
+RegBlock def_pick_window_block(const Def *D, int64_t nvec, int64_t n)
+{
+	int64_t budget = def_reg_budget(D), cap = D->regs * 3 / 4 < budget ? D->regs * 3 / 4 : budget;
+	RegBlock b = pick_block(D, nvec, n, 1, cap, 1, 5);
+	return b.nv * b.rb > 1 ? b : def_pick_block(D, nvec, n, 1);
 }
 
 /* The rule's block b for op o, changed by the knobs where they fit: nv must divide nvec
