@@ -64,6 +64,7 @@ typedef struct Emit {
 const Ix *kernel_fold(const Emit *E, const Ix *e);      /* bound vars replaced, simplified */
 const char *kernel_ix_c(const Emit *E, const Ix *e);    /* C text of an index */
 const char *kernel_ptr(Emit *E, int t);                 /* C name of tensor t's first element */
+bool kernel_overlap(const Emit *E, int a, int b);       /* do tensors a and b share a byte? */
 const char *kernel_local(const Emit *E, int t);         /* the local holding t here, or NULL */
 const char *kernel_fn_key(Fn fn);                       /* table key of a function */
 const char *kernel_bin_key(Bin b);                      /* table key of a binary operator */

@@ -233,7 +233,10 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 	int64_t k;
 	const char *at;
 	for (int i = 0; i < E->ntpend; i++)
-		if (E->tpend[i].t == t) { /* it reads what is held back */
+		if (kernel_overlap(E, E->tpend[i].t, t)) { /* it reads what is held back */
+			if (E->G->ind != E->tind) /* the stores would print conditional or repeated */
+				die("a load of %s inside a guard or loop of a writeback with stores held back",
+				    E->g->tensors[t].name);
 			vec_flush_tstores(E);
 			break;
 		}
@@ -307,21 +310,7 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 	const char *p = kernel_ptr(E, t);
 	E->written[t] = true;
 	if (k < 0) { /* irregular lanes: one by one */
-		if (E->vmask)
-			use_lanes(E);
-		gen_line(E->G, "{");
-		E->G->ind++;
-		gen_line(E->G, "static const int weft_d[%lld] = {%s};", (long long)E->W, delta_list(E));
-		gen_line(E->G, "float weft_lanes[%lld];", (long long)E->W);
-		gen_line(E->G, "%s;", vtpl(E, "store", "weft_lanes", val, NULL));
-		gen_line(E->G, "for (%s weft_lane = 0; weft_lane < %lld; weft_lane++)", E->G->idx, (long long)E->W);
-		if (E->vmask)
-			gen_line(E->G, "\tif (%s)", lane_holds(E));
-		else if (E->vtail < E->W)
-			die("an irregular store in a tail chunk without a mask");
-		gen_line(E->G, "%s%s[%s + weft_d[weft_lane]] = weft_lanes[weft_lane];", E->vmask ? "\t\t" : "\t", p, at);
-		E->G->ind--;
-		gen_line(E->G, "}");
+		store_lanes(E, p, at, k, val);
 		return;
 	}
 	if (k == 1 && E->vmask) {
@@ -354,20 +343,25 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 	store_lanes(E, p, at, k, val);
 }
 
-/* The lanes through a small array, then out one by one. */
+/* The lanes through a small array, then out one by one: lane l at l * k, or (k < 0) at the
+   irregular distances of E->vdelta. */
 static void store_lanes(Emit *E, const char *p, const char *at, int64_t k, const char *val)
 {
 	if (E->vmask)
 		use_lanes(E);
 	gen_line(E->G, "{");
 	E->G->ind++;
+	if (k < 0)
+		gen_line(E->G, "static const int weft_d[%lld] = {%s};", (long long)E->W, delta_list(E));
 	gen_line(E->G, "float weft_lanes[%lld];", (long long)E->W);
 	gen_line(E->G, "%s;", vtpl(E, "store", "weft_lanes", val, NULL));
 	gen_line(E->G, "for (%s weft_lane = 0; weft_lane < %lld; weft_lane++)", E->G->idx, (long long)E->W);
 	if (E->vmask)
 		gen_line(E->G, "\tif (%s)", lane_holds(E));
-	gen_line(E->G, "%s%s[%s + weft_lane * %lld] = weft_lanes[weft_lane];", E->vmask ? "\t\t" : "\t", p, at,
-	         (long long)k);
+	else if (k < 0 && E->vtail < E->W)
+		die("an irregular store in a tail chunk without a mask");
+	const char *lane = k < 0 ? "weft_d[weft_lane]" : ir_fmt("weft_lane * %lld", (long long)k);
+	gen_line(E->G, "%s%s[%s + %s] = weft_lanes[weft_lane];", E->vmask ? "\t\t" : "\t", p, at, lane);
 	E->G->ind--;
 	gen_line(E->G, "}");
 }
@@ -395,6 +389,39 @@ static int tpend_at(const Emit *E, int n, int i, int64_t d, const bool *done)
 	return -1;
 }
 
+/* One run of held-back stores at consecutive offsets: from the lowest not yet printed that
+   store i reaches going down (i itself if none), up to rows of them; a run of one goes out
+   lane by lane, a longer one as one @tstore. */
+static void flush_run(Emit *E, int n, int i, int rows, bool *done)
+{
+	int first = i, j;
+	while ((j = tpend_at(E, n, first, -1, done)) >= 0)
+		first = j;
+	int run[MAX_TPEND], m = 0;
+	run[m++] = first;
+	done[first] = true;
+	while (m < rows && (j = tpend_at(E, n, first, m, done)) >= 0) {
+		run[m++] = j;
+		done[j] = true;
+	}
+	const struct TPend *a = &E->tpend[first];
+	const char *at = kernel_ix_c(E, a->off);
+	if (m == 1) {
+		store_lanes(E, a->p, at, a->k, a->val);
+		return;
+	}
+	const char *arr = ir_fmt("weft_tr%d", ++E->nextv), *list = "";
+	for (int r = 0; r < rows; r++)
+		list = ir_fmt("%s%s%s", list, r ? ", " : "", r < m ? E->tpend[run[r]].val : vtpl(E, "zero", NULL, NULL, NULL));
+	gen_line(E->G, "{");
+	E->G->ind++;
+	gen_line(E->G, "const %s %s[%d] = {%s};", vec_type(E), arr, rows, list);
+	gen_line(E->G, "%s;", vtpl4(E, "tstore", ir_fmt("&%s[%s]", a->p, at), ir_fmt("%lld", (long long)a->k),
+	                            ir_fmt("%d", m), arr));
+	E->G->ind--;
+	gen_line(E->G, "}");
+}
+
 void vec_flush_tstores(Emit *E)
 {
 	int n = E->ntpend;
@@ -409,34 +436,9 @@ void vec_flush_tstores(Emit *E)
 	const char *mask = E->vmask; /* held-back stores are whole vectors, whatever the chunk now */
 	E->vmask = NULL;
 	for (int i = 0; i < n; i++) {
-		if (done[i])
-			continue;
-		int first = i, j; /* the run's lowest offset, then up from it */
-		while ((j = tpend_at(E, n, first, -1, done)) >= 0)
-			first = j;
-		int run[MAX_TPEND], m = 0;
-		run[m++] = first;
-		done[first] = true;
-		while (m < rows && (j = tpend_at(E, n, first, m, done)) >= 0) {
-			run[m++] = j;
-			done[j] = true;
-		}
-		const struct TPend *a = &E->tpend[first];
-		const char *at = kernel_ix_c(E, a->off);
-		if (m == 1) {
-			store_lanes(E, a->p, at, a->k, a->val);
-			continue;
-		}
-		const char *arr = ir_fmt("weft_tr%d", ++E->nextv), *list = "";
-		for (int r = 0; r < rows; r++)
-			list = ir_fmt("%s%s%s", list, r ? ", " : "", r < m ? E->tpend[run[r]].val : vtpl(E, "zero", NULL, NULL, NULL));
-		gen_line(E->G, "{");
-		E->G->ind++;
-		gen_line(E->G, "const %s %s[%d] = {%s};", vec_type(E), arr, rows, list);
-		gen_line(E->G, "%s;", vtpl4(E, "tstore", ir_fmt("&%s[%s]", a->p, at), ir_fmt("%lld", (long long)a->k),
-		                            ir_fmt("%d", m), arr));
-		E->G->ind--;
-		gen_line(E->G, "}");
+		/* runs through store i until it is printed (a run from far below may stop short of it) */
+		while (!done[i])
+			flush_run(E, n, i, rows, done);
 	}
 	E->vmask = mask;
 }

@@ -4,7 +4,8 @@
  * Register-blocked micro-kernels are written as schedules (see examples/conv16c.sched). A block
  * is nv vectors of W output channels (columns) by rb output pixels (rows), nv * rb accumulators
  * in registers across the whole reduction; pick_block maximises the FMAs per load,
- * nv*rb / (nv+rb), within regs - 4 accumulators (avx512: 4 x 7; avx2: 3 x 4).
+ * nv*rb / (nv+rb), within regs - 4 accumulators (avx512: 4 x 7; avx2: 3 x 4); a conv of at
+ * most 3x3 between plain tensors within 3/4 of 32 registers (def_pick_window_block).
  *  - conv2d, groups 1 (3x3, 1x1 alike) and depthwise (groups == C == K): the result, when an
  *    intermediate whose epilogue chain does not end in a model output or meet a logical model
  *    input (blocking_pays), in NCHW[Wc], so the next conv and the ops between read it blocked;
@@ -271,9 +272,8 @@ static RegBlock conv_block(const Def *D, const Op *o)
 	   columns (e.g. 1.59 -> 1.41 ms at 14x14x256), which a weight load costing 4 broadcasts
 	   predicts; on plain NCHW results 4 x 7 measured faster (make bench). */
 	double wcost = o->p.groups == 1 && w->dims[2] * w->dims[3] > 1 && is_blocked(D, y) ? 4 : 1;
-	int64_t window = w->dims[2] * w->dims[3];
-	bool plain_window = o->p.groups == 1 && window > 1 && window <= 9 && wcost == 1 &&
-	                    !is_blocked(D, &g->tensors[o->args[0]]);
+	bool plain_window = o->p.groups == 1 && w->dims[2] * w->dims[3] > 1 && w->dims[2] <= 3 &&
+	                    w->dims[3] <= 3 && wcost == 1 && !is_blocked(D, &g->tensors[o->args[0]]);
 	RegBlock b = plain_window ? def_pick_window_block(D, nvec, OW) : def_pick_block(D, nvec, OW, wcost);
 	/* Such a conv on a map so narrow that a row is at most a quarter of the registers, with
 	   weights that do not stay in L2 (ResNet's last stage: 7 columns, 2.4-9.4 MB): one vector

@@ -4,8 +4,10 @@
  * in stride[0] * stride[1]. On plain NCHW its pixels are not contiguous, so a GEMM whose vectors
  * are pixels must load two vectors and permute them into one (a shuffle per vector and per
  * input channel, on the port the FMAs need) or gather; with channels as the vectors instead,
- * the plain output is stored lane by lane. Both ran at 0.62-0.73 of oneDNN (make bench,
- * 56x56x256 -> 28x28x512). oneDNN's answer is the same as this one ("reduce to unit stride"):
+ * the plain output was stored lane by lane. Both ran at 0.62-0.73 of oneDNN (make bench,
+ * 56x56x256 -> 28x28x512). Since the stores go out transposed (gen/vector.c), channel vectors
+ * reading the strided input directly measured 0.80-0.83 there against 0.91-0.96 with this
+ * copy, and better only on ResNet-18's 7x7 one (0.98 vs 0.93). oneDNN's answer is the same as this one ("reduce to unit stride"):
  *   t = maxpool2d(x, kernel=[1, 1], stride=S)     (every S-th pixel: a copy, 1/4 of x at S=2)
  *   y = conv2d(t, w[, b], stride=1)
  * so the conv is a stride-1 1x1 conv over contiguous pixels. A max over a window of one

@@ -204,8 +204,9 @@ _mm512_maskz_mov_ps($1, $2)
 weft_v_tstore($1, $2, $3, $4)
 @weft_v_tstore
 /* Lane l of r[j] (j < n <= 8) to p[l * k + j]: an 8 x 16 transpose in registers (pairs, then
-   quads within 128-bit lanes, then 128-bit lanes across the two halves of each row pair), then
-   one store of n floats per lane. 24 shuffles and 16 stores, against 16 n single stores. */
+   quads within 128-bit lanes, then 128-bit lanes of rows 0-3 and 4-7 side by side), then one
+   store of n floats per lane: 24 shuffles, 8 extracts and 16 stores, against 16 n single
+   stores. */
 static inline void weft_v_tstore(float *p, long k, int n, const __m512 *r)
 {
 	const __m512 t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpackhi_ps(r[0], r[1]);

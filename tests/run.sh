@@ -257,7 +257,7 @@ test_targets() {
 			local masked=1
 			[[ $t == sse ]] && masked=0
 			case $t in sse) t=SSE2 ;; avx2) t="AVX2 with FMA" ;; avx512) t=AVX-512 ;; esac
-			skip "$(($(target_models | wc -l) + $(ls tests/schedules/vec_*.sched 2>/dev/null | wc -l) + 2 + masked))" "no $t on this CPU"
+			skip "$(($(target_models | wc -l) + $(ls tests/schedules/vec_*.sched 2>/dev/null | wc -l) + 3 + masked))" "no $t on this CPU"
 			continue
 		fi
 		for f in $(target_models); do
@@ -312,6 +312,20 @@ test_targets() {
 				pass "$name"
 			else
 				fail "$name" "pw_pixels (--target $t): expected 2 peeled nests without masks, got (nests, masks) = ($peel)"
+			fi
+		fi
+		# Channel vectors into a plain NCHW output go out transposed (@tstore), not lane by lane.
+		name=targets/$t/transposed-stores
+		if selected "$name"; then
+			out=$TMP/target-gen && rm -rf "$out" && mkdir "$out"
+			"$WEFT" gen tests/run/conv_tstore.weft --schedule tests/schedules/vec_tstore.sched \
+				--target "$t" -o "$out" >/dev/null 2>&1
+			local nt
+			nt=$(grep -c 'weft_v_tstore(&' "$out/conv_tstore.c" 2>/dev/null)
+			if [[ ${nt:-0} -gt 0 ]]; then
+				pass "$name"
+			else
+				fail "$name" "conv_tstore with vec_tstore.sched (--target $t): no weft_v_tstore call in the generated code"
 			fi
 		fi
 		# Schedules that vectorize stages calling exp, sigmoid, tanh or gelu (the tables' helpers).
