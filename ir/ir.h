@@ -147,7 +147,7 @@ bool ix_has_divmod(const Ix *e);
 /* If e is affine in var (e = k*var + rest, rest free of var), true and *k; else false. */
 bool ix_coeff(const Ix *e, int var, int64_t *k);
 bool ix_equal(const Ix *a, const Ix *b);
-/* C text of e; var_name gives a variable's C name. */
+/* ixtext.c: C text of e; var_name gives a variable's C name. */
 char *ix_str(const Ix *e, const char *(*var_name)(int var, void *ctx), void *ctx);
 
 /* ---- layout.c: physical layouts of tensors ---- */
