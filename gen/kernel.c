@@ -65,8 +65,6 @@ static const Ix *bind(const Emit *E, const Ix *e)
 static const Ix *fold(const Emit *E, const Ix *e) { return ix_simplify(bind(E, e), E->extent); }
 static const char *ix_c(const Emit *E, const Ix *e) { return ix_str(e, var_name, (void *)E); }
 const Ix *kernel_fold(const Emit *E, const Ix *e) { return fold(E, e); }
-static bool overlap(const Graph *g, int a, int b);
-bool kernel_overlap(const Emit *E, int a, int b) { return overlap(E->g, a, b); }
 const char *kernel_ix_c(const Emit *E, const Ix *e) { return ix_c(E, e); }
 
 /* ---- tensors ---- */
@@ -112,6 +110,8 @@ static bool overlap(const Graph *g, int a, int b)
 		return false;
 	return x->ws_offset < y->ws_offset + tensor_bytes(y) && y->ws_offset < x->ws_offset + tensor_bytes(x);
 }
+
+bool kernel_overlap(const Emit *E, int a, int b) { return overlap(E->g, a, b); }
 
 static void declare_pointers(Emit *E)
 {
