@@ -29,6 +29,8 @@ void gen_line(Gen *G, const char *fmt, ...)
 	va_end(ap);
 	for (int i = 0; i < G->ind; i++)
 		buf_putc(G->c, '\t');
+	if (small[0] == '}' && G->ind < (int)(sizeof G->closes / sizeof G->closes[0]))
+		G->closes[G->ind]++;
 	if (n < (int)sizeof small) {
 		buf_putn(G->c, small, (size_t)n);
 	} else {

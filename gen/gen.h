@@ -79,6 +79,9 @@ typedef struct Gen {
 	const Templates *vt;
 	const char *vtarget; /* its name ("avx512") */
 	bool profile;        /* GenOptions.profile */
+	/* "}" lines printed at each indentation so far: a local declared at indentation d is out
+	   of scope once one is printed at an indentation below d (vshift.c) */
+	unsigned closes[64];
 } Gen;
 /* The target a --target name means here: "native" resolved by the generating host's CPU
    (avx512, avx2 with fma, sse, neon, else scalar); the others unchanged. */

@@ -693,6 +693,7 @@ static void render(Emit *E, Buf *decl, Buf *body)
 	memset(E->bound, 0, sizeof(bool) * (size_t)(P->nvars + 1));
 	E->nextv = 0;
 	E->nloc = 0;
+	E->nvgroup = 0;
 	E->vlive = false;
 	Buf *out = G->c;
 	int ind = G->ind;
@@ -755,6 +756,16 @@ void gen_stage(Gen *G, int si)
 	bool simd = false;
 	if (G->vt && vec_candidate(&E)) {
 		E.vec = true;
+		if (gen_template_find(G->vt, "alignr")) { /* find the loads worth sharing (vshift.c) */
+			Buf pdecl = {0}, pbody = {0};
+			E.vprobe = true;
+			render(&E, &pdecl, &pbody);
+			E.vprobe = false;
+			E.vfail = false;
+			E.vwhy = NULL;
+			buf_free(&pdecl);
+			buf_free(&pbody);
+		}
 		render(&E, &vdecl, &vbody);
 		E.vec = false;
 		simd = !E.vfail;

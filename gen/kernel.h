@@ -13,7 +13,21 @@
 
 #include "gen.h"
 
-enum { MAX_CHAIN = 32, MAX_TPEND = 64 };
+enum { MAX_CHAIN = 32, MAX_TPEND = 64, MAX_VGROUP = 16, VQ_MIN = -16, VQ_N = 48 };
+
+/* Loads of one tensor at constant distances from one another (vshift.c): vectors V_q at
+   origin + q*W, each loaded once where first needed. */
+typedef struct VGroup {
+	int t;
+	const char *p;          /* the tensor's pointer */
+	const Ix *origin;       /* folded offset of the group's first load */
+	int ind;                /* indentation of the block holding the V_q */
+	unsigned snap;          /* closes below ind when the group was made */
+	bool shifty;            /* probe: two offsets differ by a non-multiple of W */
+	int nshift, nload;      /* loads derived by shifts, loads printed as loads */
+	const char *v[VQ_N];    /* V_q at v[q - VQ_MIN], NULL until loaded */
+	uint64_t valid[VQ_N];   /* its lanes read from memory (the others are 0) */
+} VGroup;
 
 typedef struct Emit {
 	Gen *G;
@@ -58,6 +72,11 @@ typedef struct Emit {
 		const Ix *off;      /* offset of lane 0, folded */
 		int64_t k;          /* distance between lanes */
 	} tpend[MAX_TPEND];
+	/* shifted loads (vshift.c): vprobe while a first rendering only records groups (probe),
+	   then the real one shares the loads of the groups found shifty */
+	bool vprobe;
+	int nprobe, nvgroup;
+	VGroup probe[MAX_VGROUP], vgroup[MAX_VGROUP];
 } Emit;
 
 /* kernel.c, for vector.c */
@@ -99,5 +118,16 @@ bool vec_open_mask(Emit *E, const Guard *const *mg, int n);
 const char *vec_masked_update(Emit *E, const char *acc, const char *new_val);
 /* Mark the SIMD branch impossible (the first reason is kept). */
 void vec_fail(Emit *E, const char *why);
+/* The table's entry key with $1..$4 expanded; a missing entry fails the SIMD branch. */
+const char *vec_tpl4(Emit *E, const char *key, const char *a1, const char *a2, const char *a3,
+                     const char *a4);
+/* The chunk's mask (E->vmask), its declaration printed here if this is its first use. */
+const char *vec_use_mask(Emit *E);
+
+/* vshift.c */
+/* A vector load of tensor t (pointer p) at folded offset off (lane 0), coefficient 1, whose
+   lanes are known here (lanes: the chunk's, all or a constant mask's): the text of a shared
+   vector or of a shift of two, or NULL to load it as usual. */
+const char *vshift_load(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes);
 
 #endif

@@ -30,8 +30,8 @@ void vec_fail(Emit *E, const char *why)
 const char *vec_type(const Emit *E) { return gen_template(E->G->vt, "vtype"); }
 
 /* The table's entry key expanded; a missing entry fails the SIMD branch. */
-static const char *vtpl4(Emit *E, const char *key, const char *a1, const char *a2, const char *a3,
-                         const char *a4)
+const char *vec_tpl4(Emit *E, const char *key, const char *a1, const char *a2, const char *a3,
+                     const char *a4)
 {
 	const char *t = gen_template_find(E->G->vt, key);
 	if (!t) {
@@ -47,7 +47,7 @@ static const char *vtpl4(Emit *E, const char *key, const char *a1, const char *a
 
 static const char *vtpl(Emit *E, const char *key, const char *a1, const char *a2, const char *a3)
 {
-	return vtpl4(E, key, a1, a2, a3, NULL);
+	return vec_tpl4(E, key, a1, a2, a3, NULL);
 }
 
 static const char *broadcast(Emit *E, const char *scalar) { return vtpl(E, "broadcast", scalar, NULL, NULL); }
@@ -65,7 +65,7 @@ static void use_lanes(Emit *E)
 }
 
 /* The chunk's mask, declared here if this is its first use. */
-static const char *use_mask(Emit *E)
+const char *vec_use_mask(Emit *E)
 {
 	use_lanes(E);
 	for (int i = 0; i < E->nvmask_decl; i++)
@@ -120,8 +120,8 @@ bool vec_candidate(Emit *E)
 }
 
 /* The physical offset of tensor t at idx, with the vector variable free (its coefficient
-   tells the access pattern) and at the chunk's first lane. */
-static bool vec_offset(Emit *E, int t, const Ix *const *idx, int64_t *coef, const char **at)
+   tells the access pattern) and at the chunk's first lane (folded, and as C text). */
+static bool vec_offset(Emit *E, int t, const Ix *const *idx, int64_t *coef, const Ix **off0, const char **at)
 {
 	const Tensor *x = &E->g->tensors[t];
 	const Ix *off = ir_layout_offset(&x->layout, x->rank, x->dims, idx);
@@ -132,7 +132,8 @@ static bool vec_offset(Emit *E, int t, const Ix *const *idx, int64_t *coef, cons
 	E->bound[E->vvar] = false;
 	const Ix *free_off = kernel_fold(E, off);
 	E->bound[E->vvar] = true;
-	*at = kernel_ix_c(E, kernel_fold(E, off));
+	*off0 = kernel_fold(E, off);
+	*at = kernel_ix_c(E, *off0);
 	if (ix_coeff(free_off, E->vvar, coef))
 		return true;
 	/* Not affine (a fused loop's div and mod), but each lane may still be a constant distance
@@ -224,7 +225,7 @@ static const char *windows_load(Emit *E, const char *p, const char *at)
 		                : vtpl(E, "zero", NULL, NULL, NULL);
 	const char *r = vtpl(E, "perm2", v[0], idx, v[1]);
 	if (zero < 0 && lanes != ((uint64_t)1 << W) - 1)
-		r = vtpl(E, "maskz", use_mask(E), r, NULL);
+		r = vtpl(E, "maskz", vec_use_mask(E), r, NULL);
 	return r;
 }
 
@@ -232,6 +233,7 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 {
 	int64_t k;
 	const char *at;
+	const Ix *off0;
 	for (int i = 0; i < E->ntpend; i++)
 		if (kernel_overlap(E, E->tpend[i].t, t)) { /* it reads what is held back */
 			if (E->G->ind != E->tind) /* the stores would print conditional or repeated */
@@ -240,9 +242,13 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 			vec_flush_tstores(E);
 			break;
 		}
-	if (!vec_offset(E, t, idx, &k, &at))
+	if (!vec_offset(E, t, idx, &k, &off0, &at))
 		return "0";
 	const char *p = kernel_ptr(E, t);
+	uint64_t lanes;
+	const char *shared = k == 1 && known_lanes(E, &lanes) ? vshift_load(E, t, p, off0, lanes) : NULL;
+	if (shared)
+		return shared;
 	if (k == 0)
 		return broadcast(E, ir_fmt("%s[%s]", p, at));
 	if (k < 0) { /* irregular lanes: a gather at constant distances, else lane by lane */
@@ -251,7 +257,7 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 			return w;
 		const char *a = ir_fmt("&%s[%s]", p, at);
 		if (gen_template_find(E->G->vt, "gatherat"))
-			return E->vmask ? vtpl(E, "maskgatherat", a, delta_list(E), use_mask(E))
+			return E->vmask ? vtpl(E, "maskgatherat", a, delta_list(E), vec_use_mask(E))
 			                : vtpl(E, "gatherat", a, delta_list(E), NULL);
 		if (E->vmask)
 			use_lanes(E);
@@ -275,7 +281,7 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 		return vtpl(E, "maskload2", a, m1, m2);
 	}
 	if (k == 1 && E->vmask)
-		return vtpl(E, "maskload", ir_fmt("&%s[%s]", p, at), use_mask(E), NULL);
+		return vtpl(E, "maskload", ir_fmt("&%s[%s]", p, at), vec_use_mask(E), NULL);
 	if (k == 1)
 		return vtpl(E, "load", ir_fmt("&%s[%s]", p, at), NULL, NULL);
 	/* A strided access: the table's gather when it has one (the lanes' offsets must fit in
@@ -283,7 +289,7 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 	if (gen_template_find(E->G->vt, "gather") && k > 0 && k * (E->W - 1) < (int64_t)1 << 30) {
 		const char *base = ir_fmt("&%s[%s]", p, at), *stride = ir_fmt("%lld", (long long)k);
 		if (E->vmask)
-			return vtpl(E, "maskgather", base, stride, use_mask(E));
+			return vtpl(E, "maskgather", base, stride, vec_use_mask(E));
 		return vtpl(E, "gather", base, stride, NULL);
 	}
 	if (E->vmask)
@@ -305,7 +311,8 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 {
 	int64_t k;
 	const char *at;
-	if (!vec_offset(E, t, idx, &k, &at))
+	const Ix *off0;
+	if (!vec_offset(E, t, idx, &k, &off0, &at))
 		return;
 	const char *p = kernel_ptr(E, t);
 	E->written[t] = true;
@@ -314,7 +321,7 @@ void vec_store(Emit *E, int t, const Ix *const *idx, const char *val)
 		return;
 	}
 	if (k == 1 && E->vmask) {
-		gen_line(E->G, "%s;", vtpl(E, "maskstore", ir_fmt("&%s[%s]", p, at), use_mask(E), val));
+		gen_line(E->G, "%s;", vtpl(E, "maskstore", ir_fmt("&%s[%s]", p, at), vec_use_mask(E), val));
 		return;
 	}
 	if (k == 1) {
@@ -416,7 +423,7 @@ static void flush_run(Emit *E, int n, int i, int rows, bool *done)
 	gen_line(E->G, "{");
 	E->G->ind++;
 	gen_line(E->G, "const %s %s[%d] = {%s};", vec_type(E), arr, rows, list);
-	gen_line(E->G, "%s;", vtpl4(E, "tstore", ir_fmt("&%s[%s]", a->p, at), ir_fmt("%lld", (long long)a->k),
+	gen_line(E->G, "%s;", vec_tpl4(E, "tstore", ir_fmt("&%s[%s]", a->p, at), ir_fmt("%lld", (long long)a->k),
 	                            ir_fmt("%d", m), arr));
 	E->G->ind--;
 	gen_line(E->G, "}");
@@ -653,5 +660,5 @@ bool vec_open_mask(Emit *E, const Guard *const *mg, int n)
 
 const char *vec_masked_update(Emit *E, const char *acc, const char *new_val)
 {
-	return vtpl(E, "blend", use_mask(E), acc, new_val);
+	return vtpl(E, "blend", vec_use_mask(E), acc, new_val);
 }

@@ -37,6 +37,10 @@
 # @tstore_rows vectors, those from n on unused) stores lane l of row j at $1[l * $2 + j]: for an
 # NCHW output written from channel vectors, one transpose of the block's pixels instead of a
 # store per lane. A table without it stores such lanes one by one.
+# Loads at constant distances that are not multiples of W (a stencil's unrolled taps), read as
+# vectors loaded once and shifted (gen/vshift.c): @alignr ($1 the upper vector, $2 the lower,
+# $3 a lane count from 1 to W - 1): lanes $3 .. W - 1 of $2, then lanes 0 .. $3 - 1 of $1.
+# A table without @alignr loads each.
 @width
 16
 @guard
@@ -198,6 +202,8 @@ _mm512_maskz_loadu_ps((__mmask16)$2, $1)
 _mm512_permutex2var_ps($1, _mm512_setr_epi32($2), $3)
 @maskz
 _mm512_maskz_mov_ps($1, $2)
+@alignr
+_mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512($1), _mm512_castps_si512($2), $3))
 @tstore_rows
 8
 @tstore

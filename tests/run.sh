@@ -233,7 +233,7 @@ target_models() {
 	ls examples/block.weft examples/dwsep.weft examples/mlp.weft 2>/dev/null
 	for m in conv_1x1 conv_depthwise conv_bn_relu dense_bias matmul_rank3_bcast_rhs bcast_param_channel \
 		leaky_relu_alpha clip_min_max unary_chain maxpool_pad avgpool_pad_include mini_resnet_block \
-		vec_dense_act dw_plain_tails pw_pixels dw_small_map; do
+		vec_dense_act dw_plain_tails pw_pixels dw_small_map dw_taps_7x7; do
 		[[ -e tests/run/$m.weft ]] && echo "tests/run/$m.weft"
 	done
 }
@@ -257,7 +257,7 @@ test_targets() {
 			local masked=1
 			[[ $t == sse ]] && masked=0
 			case $t in sse) t=SSE2 ;; avx2) t="AVX2 with FMA" ;; avx512) t=AVX-512 ;; esac
-			skip "$(($(target_models | wc -l) + $(ls tests/schedules/vec_*.sched 2>/dev/null | wc -l) + 3 + masked))" "no $t on this CPU"
+			skip "$(($(target_models | wc -l) + $(ls tests/schedules/vec_*.sched 2>/dev/null | wc -l) + 4 + masked))" "no $t on this CPU"
 			continue
 		fi
 		for f in $(target_models); do
@@ -326,6 +326,21 @@ test_targets() {
 				pass "$name"
 			else
 				fail "$name" "conv_tstore with vec_tstore.sched (--target $t): no weft_v_tstore call in the generated code"
+			fi
+		fi
+		# A stencil's taps at distances that are not multiples of W: shared through shifts
+		# (gen/vshift.c) on a table with @alignr, loaded one by one on the others.
+		name=targets/$t/shifted-loads
+		if selected "$name"; then
+			out=$TMP/target-gen && rm -rf "$out" && mkdir "$out"
+			"$WEFT" gen tests/run/dw_taps_7x7.weft --target "$t" -o "$out" >/dev/null 2>&1
+			local ns want=0
+			ns=$(grep -c 'alignr' "$out/dw_taps_7x7.c" 2>/dev/null)
+			grep -q '^@alignr' "templates/$t.tpl" && want=1
+			if [[ -s $out/dw_taps_7x7.c && $(( ${ns:-0} > 0 )) -eq $want ]]; then
+				pass "$name"
+			else
+				fail "$name" "dw_taps_7x7 (--target $t): $ns lines with alignr, table has @alignr: $want"
 			fi
 		fi
 		# Schedules that vectorize stages calling exp, sigmoid, tanh or gelu (the tables' helpers).

@@ -1,0 +1,193 @@
+/* gen/vshift.c: vector loads at small constant distances from one another, read once and
+ * shifted in registers.
+ *
+ * A stencil's unrolled taps load one tensor at offsets that differ by constants which are not
+ * multiples of the width W: a depthwise conv over a small map with its pixels fused into the
+ * vector (r and s unrolled) reads p + 7r + s for every tap r, s of a 7x7 map. No alignment can
+ * hold for all of them, and most cross a cache line: on the 7x7 x 1024 depthwise conv of
+ * MobileNetV2 (AVX-512) those split loads bounded the kernel (16.2 us; the same code with every
+ * load at an aligned address, wrong results, 12.6 us).
+ *
+ * With the table's @alignr, such a group of loads (one tensor, offsets a constant apart) reads
+ * vectors V_q at origin + q*W (origin: the group's first load), each loaded once where first
+ * needed, and a load at origin + q*W + r is V_q for r = 0 and alignr(V_q+1, V_q, r) otherwise.
+ * The shift runs on the port that also takes FMAs, so deriving every shifted load trades one
+ * bottleneck for another: on that layer all of them derived took 14.7 us, about a third of them
+ * 12.9-13.1 (the rest stay loads; half: 13.1-13.2, none: 15.4-15.7): the rule keeps the shifts
+ * at half the group's loads (its V_q and the shifted loads left as loads).
+ *
+ * Which groups: the SIMD branch is first rendered as a probe (E->vprobe, output dropped) that
+ * records each group and whether two of its offsets differ by a non-multiple of W; the real
+ * rendering pools only those, so every other nest prints as before.
+ *
+ * Safety: V_q reads the lanes that stay inside the tensor for every value of the loop variables
+ * (ix_bounds), plus those the load that needed it reads (inside the tensor, as that load was);
+ * the others are 0. A use that needs a lane V_q does not hold loads for itself. Outside a
+ * chunk's mask a shared vector may hold anything (a masked load would read 0 there): those
+ * lanes never reach memory nor another lane, since a masked chunk's stores are masked and its
+ * accumulations blended, and nothing in a chunk moves lanes but the loads' own permutations
+ * (zeroing them cost 6% on that layer). Tensors the block writes are never pooled.
+ * V_q lives in the block where it was declared: a group dies once a "}" closes a block around
+ * it (Gen.closes).
+ */
+#include "kernel.h"
+
+#include <string.h>
+
+/* "}" lines printed below indentation ind so far. */
+static unsigned closes_below(const Gen *G, int ind)
+{
+	unsigned n = 0;
+	for (int i = 0; i < ind && i < (int)(sizeof G->closes / sizeof G->closes[0]); i++)
+		n += G->closes[i];
+	return n;
+}
+
+/* Does the block write tensor t (or bytes it shares)? Its own stage's tensor and those of the
+   stages printed in its block. */
+static bool written_here(const Emit *E, int t)
+{
+	for (int i = 0; i < E->P->nstages; i++)
+		if (gen_stage_slot(E->P, i) == E->si && kernel_overlap(E, t, E->P->stages[i].tensor))
+			return true;
+	return false;
+}
+
+/* off minus the group's origin, if a constant. */
+static bool group_dist(const Emit *E, const VGroup *v, int t, const char *p, const Ix *off, int64_t *d)
+{
+	if (v->t != t || strcmp(v->p, p) != 0)
+		return false;
+	const Ix *e = kernel_fold(E, ix_add(off, ix_mul(v->origin, -1)));
+	if (e->kind != IX_CONST)
+		return false;
+	*d = e->c;
+	return true;
+}
+
+/* floor(d / W), and d minus W times it. */
+static int64_t lane_split(int64_t d, int64_t W, int64_t *r)
+{
+	int64_t q = d >= 0 ? d / W : -((-d + W - 1) / W);
+	*r = d - q * W;
+	return q;
+}
+
+/* The probe: record the group of the load, marked shifty once two offsets differ by a
+   non-multiple of W. */
+static void probe_load(Emit *E, int t, const char *p, const Ix *off)
+{
+	int64_t d, r;
+	for (int i = 0; i < E->nprobe; i++)
+		if (group_dist(E, &E->probe[i], t, p, off, &d)) {
+			lane_split(d, E->W, &r);
+			E->probe[i].shifty |= r != 0;
+			return;
+		}
+	if (E->nprobe < MAX_VGROUP)
+		E->probe[E->nprobe++] = (VGroup){.t = t, .p = p, .origin = off};
+}
+
+static bool probed_shifty(const Emit *E, int t, const char *p, const Ix *off)
+{
+	int64_t d;
+	for (int i = 0; i < E->nprobe; i++)
+		if (group_dist(E, &E->probe[i], t, p, off, &d))
+			return E->probe[i].shifty;
+	return false;
+}
+
+/* The group of the load among those still in scope, made if none; NULL if the load is not at
+   a constant distance from one and there is no room. */
+static VGroup *find_group(Emit *E, int t, const char *p, const Ix *off, int64_t *d)
+{
+	Gen *G = E->G;
+	int n = 0;
+	for (int i = 0; i < E->nvgroup; i++) { /* drop the groups whose block closed */
+		VGroup *v = &E->vgroup[i];
+		if (G->ind >= v->ind && closes_below(G, v->ind) == v->snap)
+			E->vgroup[n++] = *v;
+	}
+	E->nvgroup = n;
+	for (int i = 0; i < n; i++)
+		if (group_dist(E, &E->vgroup[i], t, p, off, d))
+			return &E->vgroup[i];
+	if (n == MAX_VGROUP)
+		return NULL;
+	VGroup *v = &E->vgroup[E->nvgroup++];
+	*v = (VGroup){.t = t, .p = p, .origin = off, .ind = G->ind, .snap = closes_below(G, G->ind)};
+	*d = 0;
+	return v;
+}
+
+/* The lanes of a vector at folded offset off that stay inside tensor t whatever the loop
+   variables left free. */
+static uint64_t lanes_inside(const Emit *E, int t, const Ix *off)
+{
+	const Tensor *x = &E->g->tensors[t];
+	int64_t n = ir_layout_numel(&x->layout, x->rank, x->dims), lo, hi;
+	ix_bounds(off, E->extent, &lo, &hi);
+	uint64_t bits = 0;
+	for (int64_t l = 0; l < E->W; l++)
+		if (lo + l >= 0 && hi + l < n)
+			bits |= (uint64_t)1 << l;
+	return bits;
+}
+
+static uint64_t all_lanes(const Emit *E) { return E->W >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << E->W) - 1; }
+
+/* V_q of group v holding at least lanes need: loaded here if it is not yet (then need's lanes
+   are inside the tensor); NULL if it is, without them. */
+static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need)
+{
+	if (q < VQ_MIN || q >= VQ_MIN + VQ_N)
+		return NULL;
+	int i = (int)(q - VQ_MIN);
+	if (v->v[i])
+		return (need & ~v->valid[i]) == 0 ? v->v[i] : NULL;
+	const Ix *off = kernel_fold(E, ix_addc(v->origin, q * E->W));
+	uint64_t bits = lanes_inside(E, v->t, off) | need;
+	const char *a = ir_fmt("&%s[%s]", v->p, kernel_ix_c(E, off));
+	const char *text = bits == all_lanes(E)
+		? vec_tpl4(E, "load", a, NULL, NULL, NULL)
+		: vec_tpl4(E, "maskload", a, vec_tpl4(E, "maskbits", ir_fmt("0x%llxu", (unsigned long long)bits), NULL, NULL, NULL), NULL, NULL);
+	v->v[i] = ir_fmt("weft_v%d", ++E->nextv);
+	v->valid[i] = bits;
+	gen_line(E->G, "const %s %s = %s;", vec_type(E), v->v[i], text);
+	v->nload++;
+	return v->v[i];
+}
+
+const char *vshift_load(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes)
+{
+	if (!gen_template_find(E->G->vt, "alignr") || !gen_template_find(E->G->vt, "maskbits") || E->W > 64 ||
+	    written_here(E, t))
+		return NULL;
+	if (E->vprobe) {
+		probe_load(E, t, p, off);
+		return NULL;
+	}
+	int64_t d, r;
+	VGroup *v;
+	if (!probed_shifty(E, t, p, off) || !(v = find_group(E, t, p, off, &d)))
+		return NULL;
+	int64_t q = lane_split(d, E->W, &r), W = E->W;
+	uint64_t all = all_lanes(E);
+	/* the lanes of V_q and V_q+1 that the load's lanes read */
+	uint64_t need_lo = r == 0 ? lanes : (lanes & (all >> r)) << r;
+	uint64_t need_hi = r == 0 ? 0 : lanes >> (W - r);
+	if (r != 0 && 2 * v->nshift > v->nload) { /* at most one shift for two loads */
+		v->nload++;
+		return NULL;
+	}
+	const char *lo = vq(E, v, q, need_lo);
+	const char *hi = need_hi ? vq(E, v, q + 1, need_hi) : lo;
+	if (!lo || !hi) {
+		v->nload++;
+		return NULL;
+	}
+	if (r == 0)
+		return lo;
+	v->nshift++;
+	return vec_tpl4(E, "alignr", hi, lo, ir_fmt("%lld", (long long)r), NULL);
+}
