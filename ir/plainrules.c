@@ -14,6 +14,8 @@
    304 us; 28x28 (49 vectors) stays pixels: 128 -> 512 596 vs 751 us, 128 -> 256 297 vs 334 us.
    (With stores lane by lane, channels lost on 14x14 up to 256 input channels.) */
 enum { PIXELS_MIN = 16 };
+/* Accumulators of a narrow depthwise map in blocks of rows (small_map_rows), at most. */
+enum { ROWS_ACC_MAX = 24 };
 
 /* A small depthwise map whose fused pixels are the vectors (order ends with vec): the window
    (and the vectors down the map, oh_o) unrolled, so that every padding test is a constant mask
@@ -30,6 +32,16 @@ static void small_map_loops(Def *D, int op, int s, const char *const *order, con
 	def_on_loop(D, s, SD_PARALLEL, y->dims[0] >= 8 ? "n" : "k");
 	def_on_loop(D, s, SD_CACHE_WRITE, "k");
 	def_epilogue(D, op, s, "k");
+}
+
+/* R rows of a small depthwise map as the vectors: oh split by R, its inner loop fused with ow,
+   the blocks of rows (oh_o) unrolled with the window. */
+static void small_map_rows(Def *D, int op, int s, int64_t R, int64_t OH)
+{
+	static const char *const rows[] = {"n", "k", "c", "r", "s", "oh_o", "oh_i_ow", NULL};
+	def_split(D, s, "oh", R, OH % R ? TAIL_GUARD : TAIL_EXACT);
+	def_fuse(D, s, "oh_i", "ow");
+	small_map_loops(D, op, s, rows, "oh_i_ow", true);
 }
 
 /* A depthwise conv (or a pool: chan "c") on plain NCHW: each output row a few vectors of
@@ -58,10 +70,20 @@ void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
 		   loads and a permutation where it is two rows (gen: windows_load), not R gathers
 		   (measured on 14x14x512: 0.67 of oneDNN; the whole map as one gathered vector 0.21,
 		   rows of 7 lanes 0.36) */
-		static const char *const rows[] = {"n", "k", "c", "r", "s", "oh_o", "oh_i_ow", NULL};
-		def_split(D, s, "oh", R, OH % R ? TAIL_GUARD : TAIL_EXACT);
-		def_fuse(D, s, "oh_i", "ow");
-		small_map_loops(D, op, s, rows, "oh_i_ow", true);
+		small_map_rows(D, op, s, R, OH);
+		return;
+	}
+	R = MAX_VEC / (OW > 0 ? OW : 1);
+	R = R < OH ? R : OH;
+	if (!strcmp(chan, "k") && o->p.stride[0] == 1 && o->p.stride[1] == 1 && OW < D->W && R >= 2 &&
+	    (OH + R - 1) / R * ((R * OW + D->W - 1) / D->W) <= ROWS_ACC_MAX) {
+		/* a narrow map at stride 1 too big to be one vector (14x14): blocks of R rows as
+		   vectors, as many as fit the vector loop, the whole map's accumulators in registers
+		   and the window unrolled, so the taps' loads are a constant distance apart (shared
+		   through shifts where the target can: gen/vshift.c). On 14x14x512 (AVX-512): R = 4,
+		   22.2 us; R = 3 22.3, R = 2 25.5; rows of one vector each, looping over the window,
+		   42.1. */
+		small_map_rows(D, op, s, R, OH);
 		return;
 	}
 	const char *ow = "ow", *cw = "oh";
