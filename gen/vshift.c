@@ -9,12 +9,14 @@
  * load at an aligned address, wrong results, 12.6 us).
  *
  * With the table's @alignr, such a group of loads (one tensor, offsets a constant apart) reads
- * vectors V_q at origin + q*W (origin: the group's first load), each loaded once where first
- * needed, and a load at origin + q*W + r is V_q for r = 0 and alignr(V_q+1, V_q, r) otherwise.
+ * vectors V_q at origin + q*W (origin: the group's first load): a load at origin + q*W is V_q,
+ * loaded there if it is the first; a load at origin + q*W + r (0 < r < W) is
+ * alignr(V_q+1, V_q, r) when both are loaded already (never loading two vectors to save one).
  * The shift runs on the port that also takes FMAs, so deriving every shifted load trades one
  * bottleneck for another: on that layer all of them derived took 14.7 us, about a third of them
- * 12.9-13.1 (the rest stay loads; half: 13.1-13.2, none: 15.4-15.7): the rule keeps the shifts
- * at half the group's loads (its V_q and the shifted loads left as loads).
+ * 12.9-13.1 (the rest stay loads; half: 13.1-13.2, none: 15.4-15.7): at most one shift for two
+ * loads (the V_q and the shifted loads left as loads). On 14x14 rows of 4 (ir/plainrules.c
+ * small_map_rows) 29.4 -> 22.5 us.
  *
  * Which groups: the SIMD branch is first rendered as a probe (E->vprobe, output dropped) that
  * records each group and whether two of its offsets differ by a non-multiple of W; the real
@@ -136,15 +138,17 @@ static uint64_t lanes_inside(const Emit *E, int t, const Ix *off)
 
 static uint64_t all_lanes(const Emit *E) { return E->W >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << E->W) - 1; }
 
-/* V_q of group v holding at least lanes need: loaded here if it is not yet (then need's lanes
-   are inside the tensor); NULL if it is, without them. */
-static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need)
+/* V_q of group v holding at least lanes need; if it is not loaded yet and make, loaded here
+   (need's lanes are inside the tensor); else NULL. */
+static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need, bool make)
 {
 	if (q < VQ_MIN || q >= VQ_MIN + VQ_N)
 		return NULL;
 	int i = (int)(q - VQ_MIN);
 	if (v->v[i])
 		return (need & ~v->valid[i]) == 0 ? v->v[i] : NULL;
+	if (!make)
+		return NULL;
 	const Ix *off = kernel_fold(E, ix_addc(v->origin, q * E->W));
 	uint64_t bits = lanes_inside(E, v->t, off) | need;
 	const char *a = ir_fmt("&%s[%s]", v->p, kernel_ix_c(E, off));
@@ -176,18 +180,15 @@ const char *vshift_load(Emit *E, int t, const char *p, const Ix *off, uint64_t l
 	/* the lanes of V_q and V_q+1 that the load's lanes read */
 	uint64_t need_lo = r == 0 ? lanes : (lanes & (all >> r)) << r;
 	uint64_t need_hi = r == 0 ? 0 : lanes >> (W - r);
-	if (r != 0 && 2 * v->nshift > v->nload) { /* at most one shift for two loads */
-		v->nload++;
-		return NULL;
-	}
-	const char *lo = vq(E, v, q, need_lo);
-	const char *hi = need_hi ? vq(E, v, q + 1, need_hi) : lo;
+	if (r == 0) /* V_q itself, loaded here if this is its first use */
+		return vq(E, v, q, need_lo, true);
+	/* a shift of two vectors already loaded, for at most one load in three */
+	const char *lo = 2 * v->nshift <= v->nload ? vq(E, v, q, need_lo, false) : NULL;
+	const char *hi = lo && need_hi ? vq(E, v, q + 1, need_hi, false) : lo;
 	if (!lo || !hi) {
 		v->nload++;
 		return NULL;
 	}
-	if (r == 0)
-		return lo;
 	v->nshift++;
 	return vec_tpl4(E, "alignr", hi, lo, ir_fmt("%lld", (long long)r), NULL);
 }
