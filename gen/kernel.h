@@ -27,6 +27,8 @@ typedef struct VGroup {
 	int nshift, nload;      /* loads derived by shifts, loads printed as loads */
 	const char *v[VQ_N];    /* V_q at v[q - VQ_MIN], NULL until loaded */
 	uint64_t valid[VQ_N];   /* its lanes read from memory (the others are 0) */
+	int vind[VQ_N];         /* the indentation where it was declared (maybe below ind) */
+	unsigned vsnap[VQ_N];   /* closes below that then */
 } VGroup;
 
 typedef struct Emit {

@@ -29,14 +29,16 @@
  * lanes never reach memory nor another lane, since a masked chunk's stores are masked and its
  * accumulations blended, and nothing in a chunk moves lanes but the loads' own permutations
  * (zeroing them cost 6% on that layer). Tensors the block writes are never pooled.
- * V_q lives in the block where it was declared: a group dies once a "}" closes a block around
- * it (Gen.closes).
+ * V_q lives in the block where it was declared (a guard's block inside the group's, say): it is
+ * loaded again once a "}" has closed that block (Gen.closes), and a group dies with the block
+ * it was made in.
  */
 #include "kernel.h"
 
 #include <string.h>
 
-/* "}" lines printed below indentation ind so far. */
+/* "}" lines printed below indentation ind so far: a local declared at ind is in scope while the
+   lines print at ind or deeper and this count has not moved. */
 static unsigned closes_below(const Gen *G, int ind)
 {
 	unsigned n = 0;
@@ -145,6 +147,9 @@ static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need, bool make)
 	if (q < VQ_MIN || q >= VQ_MIN + VQ_N)
 		return NULL;
 	int i = (int)(q - VQ_MIN);
+	Gen *G = E->G;
+	if (v->v[i] && (G->ind < v->vind[i] || closes_below(G, v->vind[i]) != v->vsnap[i]))
+		v->v[i] = NULL; /* declared in a block that has closed since (a guard's, a loop's) */
 	if (v->v[i])
 		return (need & ~v->valid[i]) == 0 ? v->v[i] : NULL;
 	if (!make)
@@ -157,6 +162,8 @@ static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need, bool make)
 		: vec_tpl4(E, "maskload", a, vec_tpl4(E, "maskbits", ir_fmt("0x%llxu", (unsigned long long)bits), NULL, NULL, NULL), NULL, NULL);
 	v->v[i] = ir_fmt("weft_v%d", ++E->nextv);
 	v->valid[i] = bits;
+	v->vind[i] = G->ind;
+	v->vsnap[i] = closes_below(G, G->ind);
 	gen_line(E->G, "const %s %s = %s;", vec_type(E), v->v[i], text);
 	v->nload++;
 	return v->v[i];
