@@ -206,10 +206,10 @@ static pid_t start_in_dir(char **argv, const char *dir, const char *log)
 	return p;
 }
 
-static char **compile_argv(int *n, int *cap)
+static char **compile_argv(const Fuzz *F, int *n, int *cap)
 {
-	char **argv = gen_cc_argv("-O1 -std=c99 -w -c", n, cap);
-	return argv;
+	const char *tf = tune_target_flags(F->fo->target ? F->fo->target : "native");
+	return gen_cc_argv(ir_fmt("-O1 -std=c99 -w -c %s", tf ? tf : ""), n, cap);
 }
 
 static void push_arg(char ***argv, int *n, int *cap, const char *s)
@@ -233,7 +233,7 @@ static void compile_all(Fuzz *F)
 	pid_t *pid = ir_alloc(sizeof(pid_t) * (size_t)(ngroups + 1));
 	for (int gi = 0; gi < ngroups; gi++) {
 		int n, cap;
-		char **argv = compile_argv(&n, &cap);
+		char **argv = compile_argv(F, &n, &cap);
 		for (int k = 0; k < F->n; k++)
 			if (F->v[k].generated && group[k] == gi)
 				push_arg(&argv, &n, &cap, ir_fmt("%s.c", F->v[k].name));
@@ -252,7 +252,7 @@ static void compile_all(Fuzz *F)
 				continue;
 			}
 			int n, cap, st;
-			char **argv = compile_argv(&n, &cap);
+			char **argv = compile_argv(F, &n, &cap);
 			push_arg(&argv, &n, &cap, ir_fmt("%s.c", F->v[k].name));
 			const char *log = ir_fmt("%s/v%d.cc.log", F->dir, k);
 			pid_t p = start_in_dir(argv, F->dir, log);

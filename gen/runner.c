@@ -210,7 +210,8 @@ static char *build_program(const Graph *g, const Prog *P, const GenOptions *go, 
 		return NULL;
 
 	int n, cap;
-	char **argv = gen_cc_argv("-O2 -std=c99", &n, &cap);
+	const char *tf = tune_target_flags(go->target ? go->target : "native");
+	char **argv = gen_cc_argv(ir_fmt("-O2 -std=c99 %s", tf ? tf : ""), &n, &cap);
 	char *prog = ir_fmt("%s/weft_prog", dir);
 	const char *rest[] = {"-I", dir, "-o", prog, ir_fmt("%s/%s", dir, names[1]),
 	                      ir_fmt("%s/weft_harness.c", dir), "-lm"};

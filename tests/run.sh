@@ -763,6 +763,24 @@ test_cli() {
 		fi
 	fi
 
+	# verify compiles the generated code with its target's flags, so that the SIMD branch that
+	# runs on the target is the one checked (plain -O2 would keep only the scalar one on x86)
+	if selected cli/verify-target-flags; then
+		local logcc=$TMP/logcc args=$TMP/cc-args.txt st=0 want
+		printf '#!/bin/sh\necho "$*" >>"%s"\nexec %s "$@"\n' "$args" "$CC" >"$logcc" && chmod +x "$logcc"
+		rm -f "$args"
+		CC=$logcc limited 120 "$WEFT" verify "$model" >"$TMP/cli.txt" 2>&1 || st=$?
+		CC=$logcc limited 120 "$WEFT" verify "$model" --target scalar >>"$TMP/cli.txt" 2>&1 || st=$?
+		want="-march=native"
+		if [[ $st -ne 0 ]]; then
+			fail cli/verify-target-flags "weft verify with a logging CC: $(why $st)" "$TMP/cli.txt"
+		elif [[ $(grep -c -- "$want" "$args") -ne 1 || $(wc -l <"$args") -ne 2 ]]; then
+			fail cli/verify-target-flags "want $want in the native build only; the compiler was called with:" "$args"
+		else
+			pass cli/verify-target-flags
+		fi
+	fi
+
 	if selected cli/gen-deterministic; then
 		local d1=$TMP/gen1 d2=$TMP/gen2 st1=0 st2=0
 		rm -rf "$d1" "$d2" && mkdir "$d1" "$d2"

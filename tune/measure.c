@@ -37,7 +37,7 @@ enum {
 	EXIT_WRONG = 3,
 };
 
-static const char *target_flags(const char *target)
+const char *tune_target_flags(const char *target)
 {
 	static const char *const table[][2] = {
 		{"native", "-march=native"},
@@ -86,7 +86,7 @@ static bool cc_has_openmp(void)
 
 bool tune_machine(const char *target, TuneMachine *m)
 {
-	const char *tf = target_flags(target);
+	const char *tf = tune_target_flags(target);
 	if (!tf) {
 		error_plain("tune: target %s cannot run on this machine; tune on the target itself", target);
 		return false;
@@ -292,7 +292,7 @@ static _Noreturn void build_child(const TuneBench *b, TuneCand *c, const char *c
 	if (!gen_write_files(cdir, 3, names, bufs))
 		_exit(EXIT_INVALID);
 	int n, cap;
-	char **argv = gen_cc_argv(ir_fmt(CC_OPT "%s %s", b->m->openmp ? " -fopenmp" : "", target_flags(b->m->target)),
+	char **argv = gen_cc_argv(ir_fmt(CC_OPT "%s %s", b->m->openmp ? " -fopenmp" : "", tune_target_flags(b->m->target)),
 	                          &n, &cap);
 	const char *rest[] = {"-I", cdir, "-o", ir_fmt("%s/prog", cdir), ir_fmt("%s/task.c", cdir),
 	                      ir_fmt("%s/harness.c", cdir), "-lm",
