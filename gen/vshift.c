@@ -37,14 +37,20 @@
 
 #include <string.h>
 
-/* "}" lines printed below indentation ind so far: a local declared at ind is in scope while the
-   lines print at ind or deeper and this count has not moved. */
+/* "}" lines printed below indentation ind so far. */
 static unsigned closes_below(const Gen *G, int ind)
 {
 	unsigned n = 0;
 	for (int i = 0; i < ind && i < (int)(sizeof G->closes / sizeof G->closes[0]); i++)
 		n += G->closes[i];
 	return n;
+}
+
+/* Is a local declared at indentation ind, when closes_below(ind) was snap, still in scope? Yes
+   while lines print at ind or deeper and no "}" has closed its block. */
+static bool in_scope(const Gen *G, int ind, unsigned snap)
+{
+	return G->ind >= ind && closes_below(G, ind) == snap;
 }
 
 /* Does the block write tensor t (or bytes it shares)? Its own stage's tensor and those of the
@@ -109,7 +115,7 @@ static VGroup *find_group(Emit *E, int t, const char *p, const Ix *off, int64_t 
 	int n = 0;
 	for (int i = 0; i < E->nvgroup; i++) { /* drop the groups whose block closed */
 		VGroup *v = &E->vgroup[i];
-		if (G->ind >= v->ind && closes_below(G, v->ind) == v->snap)
+		if (in_scope(G, v->ind, v->snap))
 			E->vgroup[n++] = *v;
 	}
 	E->nvgroup = n;
@@ -148,7 +154,7 @@ static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need, bool make)
 		return NULL;
 	int i = (int)(q - VQ_MIN);
 	Gen *G = E->G;
-	if (v->v[i] && (G->ind < v->vind[i] || closes_below(G, v->vind[i]) != v->vsnap[i]))
+	if (v->v[i] && !in_scope(G, v->vind[i], v->vsnap[i]))
 		v->v[i] = NULL; /* declared in a block that has closed since (a guard's, a loop's) */
 	if (v->v[i])
 		return (need & ~v->valid[i]) == 0 ? v->v[i] : NULL;
@@ -171,16 +177,15 @@ static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need, bool make)
 
 const char *vshift_load(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes)
 {
-	if (!gen_template_find(E->G->vt, "alignr") || !gen_template_find(E->G->vt, "maskbits") || E->W > 64 ||
-	    written_here(E, t))
+	if (!gen_template_find(E->G->vt, "alignr") || !gen_template_find(E->G->vt, "maskbits") || E->W > 64)
 		return NULL;
 	if (E->vprobe) {
 		probe_load(E, t, p, off);
 		return NULL;
 	}
 	int64_t d, r;
-	VGroup *v;
-	if (!probed_shifty(E, t, p, off) || !(v = find_group(E, t, p, off, &d)))
+	VGroup *v; /* only shifty groups ask whether the block writes the tensor (a walk of its stages) */
+	if (!probed_shifty(E, t, p, off) || written_here(E, t) || !(v = find_group(E, t, p, off, &d)))
 		return NULL;
 	int64_t q = lane_split(d, E->W, &r), W = E->W;
 	uint64_t all = all_lanes(E);

@@ -238,6 +238,19 @@ target_models() {
 	done
 }
 
+# gen_count T PATTERN MODEL [ARGS...]: the lines of MODEL's generated .c (weft gen --target T
+# ARGS) that match PATTERN, or "none" if weft gen failed.
+gen_count() {
+	local t=$1 pat=$2 model=$3 out=$TMP/target-gen
+	shift 3
+	rm -rf "$out" && mkdir "$out"
+	if ! "$WEFT" gen "$model" --target "$t" -o "$out" "$@" >/dev/null 2>&1; then
+		echo none
+		return
+	fi
+	grep -c -- "$pat" "$out/$(basename "$model" .weft).c"
+}
+
 # target_flags T: the compiler flags that enable T's branch, or nothing if this CPU lacks it.
 target_flags() {
 	local fl
@@ -317,30 +330,25 @@ test_targets() {
 		# Channel vectors into a plain NCHW output go out transposed (@tstore), not lane by lane.
 		name=targets/$t/transposed-stores
 		if selected "$name"; then
-			out=$TMP/target-gen && rm -rf "$out" && mkdir "$out"
-			"$WEFT" gen tests/run/conv_tstore.weft --schedule tests/schedules/vec_tstore.sched \
-				--target "$t" -o "$out" >/dev/null 2>&1
 			local nt
-			nt=$(grep -c 'weft_v_tstore(&' "$out/conv_tstore.c" 2>/dev/null)
-			if [[ ${nt:-0} -gt 0 ]]; then
+			nt=$(gen_count "$t" 'weft_v_tstore(&' tests/run/conv_tstore.weft --schedule tests/schedules/vec_tstore.sched)
+			if [[ $nt != none && $nt -gt 0 ]]; then
 				pass "$name"
 			else
-				fail "$name" "conv_tstore with vec_tstore.sched (--target $t): no weft_v_tstore call in the generated code"
+				fail "$name" "conv_tstore with vec_tstore.sched (--target $t): weft_v_tstore calls: $nt"
 			fi
 		fi
 		# A stencil's taps at distances that are not multiples of W: shared through shifts
 		# (gen/vshift.c) on a table with @alignr, loaded one by one on the others.
 		name=targets/$t/shifted-loads
 		if selected "$name"; then
-			out=$TMP/target-gen && rm -rf "$out" && mkdir "$out"
-			"$WEFT" gen tests/run/dw_taps_7x7.weft --target "$t" -o "$out" >/dev/null 2>&1
 			local ns want=0
-			ns=$(grep -c 'alignr' "$out/dw_taps_7x7.c" 2>/dev/null)
+			ns=$(gen_count "$t" alignr tests/run/dw_taps_7x7.weft)
 			grep -q '^@alignr' "templates/$t.tpl" && want=1
-			if [[ -s $out/dw_taps_7x7.c && $(( ${ns:-0} > 0 )) -eq $want ]]; then
+			if [[ $ns != none && $(( ns > 0 )) -eq $want ]]; then
 				pass "$name"
 			else
-				fail "$name" "dw_taps_7x7 (--target $t): $ns lines with alignr, table has @alignr: $want"
+				fail "$name" "dw_taps_7x7 (--target $t): lines with alignr: $ns, table has @alignr: $want"
 			fi
 		fi
 		# Schedules that vectorize stages calling exp, sigmoid, tanh or gelu (the tables' helpers).
