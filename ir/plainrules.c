@@ -16,6 +16,8 @@
 enum { PIXELS_MIN = 16 };
 /* Accumulators of a narrow depthwise map in blocks of rows (small_map_rows), at most. */
 enum { ROWS_ACC_MAX = 24 };
+/* Accumulators of a block of whole rows of a depthwise conv (row_block), at most. */
+enum { ROW_BLOCK_ACC = 8 };
 
 /* A small depthwise map whose fused pixels are the vectors (order ends with vec): the window
    (and the vectors down the map, oh_o) unrolled, so that every padding test is a constant mask
@@ -44,10 +46,31 @@ static void small_map_rows(Def *D, int op, int s, int64_t R, int64_t OH)
 	small_map_loops(D, op, s, rows, "oh_i_ow", true);
 }
 
+/* The rows of a depthwise conv's block (its output rows in unrolled blocks of B, with the
+   window, nvec vectors a row): the most rows that divide OH with at most ROW_BLOCK_ACC
+   accumulators, or that many rows with a guard if only 1 divides. Unrolled, the taps of
+   neighbouring rows read the same input rows (at stride 2 the same permuted pairs), which the
+   C compiler loads once, and a weight's broadcast serves B rows. One thread, AVX-512, warm and
+   cold L2 (us): 56x56x128 s1 62 -> 47 (B = 2) and 77 -> 66; 28x28x256 s1 37 -> 19 (B = 4) and
+   44 -> 34-38; 56x56x128 s2 34 -> 26 (B = 4) and 45-50 -> 40-45; 28x28x256 s2 18.4 -> 14.5
+   (B = 7) and 25-28 -> 22-23; 112x112x64 s2 69 -> 52 (B = 2) and 90 -> 79-84; 112x112x32 s1
+   50 -> 35 (B = 2), cold the same (memory-bound). With 16 accumulators: 56x56x128 s1 cold
+   75-78 (worse than the rule before), the others about as with 8. */
+static int64_t row_block(int64_t OH, int64_t nvec)
+{
+	int64_t most = ROW_BLOCK_ACC / (nvec > 0 ? nvec : 1);
+	if (most > OH)
+		most = OH;
+	for (int64_t B = most; B > 1; B--)
+		if (OH % B == 0)
+			return B;
+	return most > 1 ? most : 1; /* none divides: a guard on the last block */
+}
+
 /* A depthwise conv (or a pool: chan "c") on plain NCHW: each output row a few vectors of
    pixels (the last one masked), accumulated in registers over the window, the weight a
-   broadcast; the input row loads are contiguous at stride 1 (gathered at stride 2). Channels
-   in parallel. */
+   broadcast; the input row loads are contiguous at stride 1 (gathered at stride 2). A conv's
+   rows go in unrolled blocks with the window (row_block). Channels in parallel. */
 void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
 {
 	enum { MAX_VEC = 64 }; /* the checker's limit on a vector loop */
@@ -87,27 +110,44 @@ void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
 		return;
 	}
 	const char *ow = "ow", *cw = "oh";
+	int64_t f = OW;
 	if (OW > MAX_VEC) { /* rows in equal blocks of whole vectors, at most MAX_VEC */
 		int64_t nvec = (OW + D->W - 1) / D->W, nblk = (OW + MAX_VEC - 1) / MAX_VEC;
-		int64_t f = (nvec + nblk - 1) / nblk * D->W;
+		f = (nvec + nblk - 1) / nblk * D->W;
 		def_split(D, s, "ow", f, OW % f ? TAIL_GUARD : TAIL_EXACT);
 		ow = "ow_i", cw = "ow_o";
 	}
-	/* conv: n k oh ow | c r s (c has extent 1); pools: n c oh ow | r s */
-	const char *order[10];
+	int64_t B = !strcmp(chan, "k") ? row_block(OH, (f + D->W - 1) / D->W) : 1;
+	const char *oh = "oh";
+	if (B > 1) {
+		def_split(D, s, "oh", B, OH % B ? TAIL_GUARD : TAIL_EXACT);
+		oh = "oh_o";
+		if (OW <= MAX_VEC)
+			cw = "oh_o";
+	}
+	/* conv: n k oh ow | c r s (c has extent 1), or n k oh_o ow | c r s oh_i ow;
+	   pools: n c oh ow | r s */
+	const char *order[12];
 	int n = 0;
 	order[n++] = "n";
 	order[n++] = chan;
-	order[n++] = "oh";
+	order[n++] = oh;
 	if (OW > MAX_VEC)
 		order[n++] = "ow_o";
 	if (!strcmp(chan, "k"))
 		order[n++] = "c";
 	order[n++] = "r";
 	order[n++] = "s";
+	if (B > 1)
+		order[n++] = "oh_i";
 	order[n++] = ow;
 	order[n] = NULL;
 	def_reorder(D, s, order);
+	if (B > 1) {
+		def_on_loop(D, s, SD_UNROLL, "r");
+		def_on_loop(D, s, SD_UNROLL, "s");
+		def_on_loop(D, s, SD_UNROLL, "oh_i");
+	}
 	def_on_loop(D, s, SD_VECTORIZE, ow);
 	def_on_loop(D, s, SD_PARALLEL, y->dims[0] >= 8 ? "n" : chan);
 	def_on_loop(D, s, SD_CACHE_WRITE, cw);

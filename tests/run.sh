@@ -233,7 +233,7 @@ target_models() {
 	ls examples/block.weft examples/dwsep.weft examples/mlp.weft 2>/dev/null
 	for m in conv_1x1 conv_depthwise conv_bn_relu dense_bias matmul_rank3_bcast_rhs bcast_param_channel \
 		leaky_relu_alpha clip_min_max unary_chain maxpool_pad avgpool_pad_include mini_resnet_block \
-		vec_dense_act dw_plain_tails pw_pixels dw_small_map dw_taps_7x7 dw_narrow_rows; do
+		vec_dense_act dw_plain_tails pw_pixels dw_small_map dw_taps_7x7 dw_narrow_rows dw_row_blocks; do
 		[[ -e tests/run/$m.weft ]] && echo "tests/run/$m.weft"
 	done
 }
