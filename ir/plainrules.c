@@ -16,8 +16,10 @@
 enum { PIXELS_MIN = 16 };
 /* Accumulators of a narrow depthwise map in blocks of rows (small_map_rows), at most. */
 enum { ROWS_ACC_MAX = 24 };
-/* Accumulators of a block of whole rows of a depthwise conv (row_block), at most. */
-enum { ROW_BLOCK_ACC = 8 };
+/* A block of whole rows of a depthwise conv (dw_rows_per_block): at most this many
+   accumulators, and at most this many vector statements in its unrolled window and rows (a
+   3x3 window's; a 31x31 one unrolled with 8 rows printed 100,000 lines that took gcc 41 s). */
+enum { ROW_BLOCK_ACC = 8, ROW_BLOCK_TAPS = 72 };
 
 /* A small depthwise map whose fused pixels are the vectors (order ends with vec): the window
    (and the vectors down the map, oh_o) unrolled, so that every padding test is a constant mask
@@ -47,30 +49,36 @@ static void small_map_rows(Def *D, int op, int s, int64_t R, int64_t OH)
 }
 
 /* The rows of a depthwise conv's block (its output rows in unrolled blocks of B, with the
-   window, nvec vectors a row): the most rows that divide OH with at most ROW_BLOCK_ACC
-   accumulators, or that many rows with a guard if only 1 divides. Unrolled, the taps of
-   neighbouring rows read the same input rows (at stride 2 the same permuted pairs), which the
-   C compiler loads once, and a weight's broadcast serves B rows. One thread, AVX-512, warm and
-   cold L2 (us): 56x56x128 s1 62 -> 47 (B = 2) and 77 -> 66; 28x28x256 s1 37 -> 19 (B = 4) and
-   44 -> 34-38; 56x56x128 s2 34 -> 26 (B = 4) and 45-50 -> 40-45; 28x28x256 s2 18.4 -> 14.5
-   (B = 7) and 25-28 -> 22-23; 112x112x64 s2 69 -> 52 (B = 2) and 90 -> 79-84; 112x112x32 s1
-   50 -> 35 (B = 2), cold the same (memory-bound). With 16 accumulators: 56x56x128 s1 cold
-   75-78 (worse than the rule before), the others about as with 8. */
-static int64_t row_block(int64_t OH, int64_t nvec)
+   window of taps = R*S, nvec vectors a row): the most rows within ROW_BLOCK_ACC accumulators
+   and ROW_BLOCK_TAPS statements, the largest that divides OH unless that halves the block
+   (then a guard on the last block). Unrolled, the taps of neighbouring rows read the same input
+   rows (at stride 2 the same permuted pairs), which the C compiler loads once, and a weight's
+   broadcast serves B rows. make bench, AVX-512, one thread, weft / oneDNN best before ->
+   after: 112x112x64 s2 0.90-0.96 -> 1.02 (B = 2), 56x56x128 s1 1.02 -> 1.16 (2), s2 0.99 ->
+   1.07 (4), 28x28x256 s1 0.93 -> 1.11 (4), s2 0.94 -> 1.06-1.09 (7). With 16 accumulators
+   56x56x128 s1 lost its gain (cold L2 75-78 us against 66-67 with 8). */
+static int64_t dw_rows_per_block(int64_t OH, int64_t nvec, int64_t taps)
 {
-	int64_t most = ROW_BLOCK_ACC / (nvec > 0 ? nvec : 1);
+	nvec = nvec > 0 ? nvec : 1;
+	taps = taps > 0 ? taps : 1;
+	int64_t most = ROW_BLOCK_ACC / nvec;
+	if (most > ROW_BLOCK_TAPS / (nvec * taps))
+		most = ROW_BLOCK_TAPS / (nvec * taps);
 	if (most > OH)
 		most = OH;
-	for (int64_t B = most; B > 1; B--)
-		if (OH % B == 0)
-			return B;
-	return most > 1 ? most : 1; /* none divides: a guard on the last block */
+	if (most < 2)
+		return 1;
+	int64_t B = most;
+	while (OH % B)
+		B--;
+	return B > 1 && 2 * B >= most ? B : most;
 }
 
 /* A depthwise conv (or a pool: chan "c") on plain NCHW: each output row a few vectors of
    pixels (the last one masked), accumulated in registers over the window, the weight a
    broadcast; the input row loads are contiguous at stride 1 (gathered at stride 2). A conv's
-   rows go in unrolled blocks with the window (row_block). Channels in parallel. */
+   rows go in unrolled blocks with the window (dw_rows_per_block; pools keep one row at a time:
+   not measured). Channels in parallel. */
 void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
 {
 	enum { MAX_VEC = 64 }; /* the checker's limit on a vector loop */
@@ -109,24 +117,24 @@ void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
 		small_map_rows(D, op, s, R, OH);
 		return;
 	}
-	const char *ow = "ow", *cw = "oh";
+	const char *ow = "ow";
 	int64_t f = OW;
 	if (OW > MAX_VEC) { /* rows in equal blocks of whole vectors, at most MAX_VEC */
 		int64_t nvec = (OW + D->W - 1) / D->W, nblk = (OW + MAX_VEC - 1) / MAX_VEC;
 		f = (nvec + nblk - 1) / nblk * D->W;
 		def_split(D, s, "ow", f, OW % f ? TAIL_GUARD : TAIL_EXACT);
-		ow = "ow_i", cw = "ow_o";
+		ow = "ow_i";
 	}
-	int64_t B = !strcmp(chan, "k") ? row_block(OH, (f + D->W - 1) / D->W) : 1;
-	const char *oh = "oh";
-	if (B > 1) {
+	int64_t B = 1;
+	if (!strcmp(chan, "k")) {
+		const Tensor *w = &D->P->g->tensors[o->args[1]];
+		B = dw_rows_per_block(OH, (f + D->W - 1) / D->W, w->dims[2] * w->dims[3]);
+	}
+	if (B > 1)
 		def_split(D, s, "oh", B, OH % B ? TAIL_GUARD : TAIL_EXACT);
-		oh = "oh_o";
-		if (OW <= MAX_VEC)
-			cw = "oh_o";
-	}
-	/* conv: n k oh ow | c r s (c has extent 1), or n k oh_o ow | c r s oh_i ow;
-	   pools: n c oh ow | r s */
+	const char *oh = B > 1 ? "oh_o" : "oh", *cw = OW > MAX_VEC ? "ow_o" : oh;
+	/* conv: n k oh [ow_o] | c r s ow (c has extent 1), or in blocks of rows
+	   n k oh_o [ow_o] | c r s oh_i ow; pools: n c oh [ow_o] | r s ow */
 	const char *order[12];
 	int n = 0;
 	order[n++] = "n";

@@ -789,6 +789,21 @@ test_cli() {
 		fi
 	fi
 
+	# The default rule's row blocks of a depthwise conv (ir/plainrules.c dw_rows_per_block):
+	# a 3x3 window takes them; a 13x13 one does not (its unrolled taps would be thousands).
+	if selected cli/dw-row-blocks; then
+		local small=$TMP/sched-small.txt big=$TMP/sched-big.txt
+		limited 60 "$WEFT" sched tests/run/dw_row_blocks.weft >"$small" 2>&1
+		limited 60 "$WEFT" sched tests/run/dw_big_kernel.weft >"$big" 2>&1
+		if ! grep -q "^t1.update: unroll(oh_i)" "$small"; then
+			fail cli/dw-row-blocks "want t1's rows in unrolled blocks (unroll(oh_i)) in dw_row_blocks; weft sched says:" "$small"
+		elif ! grep -q "^y.update: vectorize(ow)" "$big" || grep -q "unroll" "$big"; then
+			fail cli/dw-row-blocks "want no unrolled window or rows in dw_big_kernel; weft sched says:" "$big"
+		else
+			pass cli/dw-row-blocks
+		fi
+	fi
+
 	if selected cli/gen-deterministic; then
 		local d1=$TMP/gen1 d2=$TMP/gen2 st1=0 st2=0
 		rm -rf "$d1" "$d2" && mkdir "$d1" "$d2"
