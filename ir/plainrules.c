@@ -16,6 +16,10 @@
 enum { PIXELS_MIN = 16 };
 /* Accumulators of a narrow depthwise map in blocks of rows (small_map_rows), at most. */
 enum { ROWS_ACC_MAX = 24 };
+/* Vector statements (taps x vectors) that a small map's unrolled window may print, at most:
+   a 7x7 window on 14x14 (784) and a 31x31 one on 7x7 (3844, 0.5 s of gcc) unroll; a 31x31
+   one on 14x14 (15376: 28,000 lines, 7.8 s of gcc) loops over its window. */
+enum { SMALL_MAP_TAPS = 4096 };
 /* A block of whole rows of a depthwise conv (dw_rows_per_block): at most this many
    accumulators, and at most this many vector statements in its unrolled window and rows (a
    3x3 window's; a 31x31 one unrolled with 8 rows printed 100,000 lines that took gcc 41 s). */
@@ -84,9 +88,12 @@ void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
 	enum { MAX_VEC = 64 }; /* the checker's limit on a vector loop */
 	const Op *o = &D->P->g->ops[op];
 	const Tensor *y = &D->P->g->tensors[o->out];
-	int64_t OW = y->dims[3];
-	if (!strcmp(chan, "k") && o->p.stride[0] == 1 && o->p.stride[1] == 1 && OW < D->W &&
-	    y->dims[2] * OW <= MAX_VEC) {
+	int64_t OW = y->dims[3], OH = y->dims[2], W = D->W;
+	int64_t taps = 0; /* a conv's window; pools (chan "c") take none of the unrolled shapes */
+	if (!strcmp(chan, "k"))
+		taps = D->P->g->tensors[o->args[1]].dims[2] * D->P->g->tensors[o->args[1]].dims[3];
+	if (taps && o->p.stride[0] == 1 && o->p.stride[1] == 1 && OW < W && OH * OW <= MAX_VEC &&
+	    taps * ((OH * OW + W - 1) / W) <= SMALL_MAP_TAPS) {
 		/* a small map (7x7): rows would leave most lanes empty, so the whole map is the vector
 		   (oh, ow fused; the input at stride 1 is then contiguous in it too) */
 		static const char *const fused[] = {"n", "k", "c", "r", "s", "oh_ow", NULL};
@@ -94,8 +101,9 @@ void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
 		small_map_loops(D, op, s, fused, "oh_ow", false);
 		return;
 	}
-	int64_t R = D->W / (OW > 0 ? OW : 1), OH = y->dims[2];
-	if (!strcmp(chan, "k") && o->p.stride[0] == 2 && o->p.stride[1] == 2 && R >= 2 && OH > 1) {
+	int64_t R = W / (OW > 0 ? OW : 1);
+	if (taps && o->p.stride[0] == 2 && o->p.stride[1] == 2 && R >= 2 && OH > 1 &&
+	    taps * ((OH + R - 1) / R) <= SMALL_MAP_TAPS) {
 		/* a small map at stride 2 (14x14 to 7x7): R rows of it are a vector (oh split by R, its
 		   inner loop fused with ow), so each input window is R rows, every other element: two
 		   loads and a permutation where it is two rows (gen: windows_load), not R gathers
@@ -106,8 +114,9 @@ void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
 	}
 	R = MAX_VEC / (OW > 0 ? OW : 1);
 	R = R < OH ? R : OH;
-	if (!strcmp(chan, "k") && o->p.stride[0] == 1 && o->p.stride[1] == 1 && OW < D->W && R >= 2 &&
-	    (OH + R - 1) / R * ((R * OW + D->W - 1) / D->W) <= ROWS_ACC_MAX) {
+	int64_t nacc = R >= 1 ? (OH + R - 1) / R * ((R * OW + W - 1) / W) : 0;
+	if (taps && o->p.stride[0] == 1 && o->p.stride[1] == 1 && OW < W && R >= 2 && nacc <= ROWS_ACC_MAX &&
+	    taps * nacc <= SMALL_MAP_TAPS) {
 		/* a narrow map at stride 1 too big to be one vector (14x14): blocks of R rows as
 		   vectors, as many as fit the vector loop, the whole map's accumulators in registers
 		   and the window unrolled, so the taps' loads are a constant distance apart (shared
@@ -120,16 +129,12 @@ void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
 	const char *ow = "ow";
 	int64_t f = OW;
 	if (OW > MAX_VEC) { /* rows in equal blocks of whole vectors, at most MAX_VEC */
-		int64_t nvec = (OW + D->W - 1) / D->W, nblk = (OW + MAX_VEC - 1) / MAX_VEC;
-		f = (nvec + nblk - 1) / nblk * D->W;
+		int64_t nvec = (OW + W - 1) / W, nblk = (OW + MAX_VEC - 1) / MAX_VEC;
+		f = (nvec + nblk - 1) / nblk * W;
 		def_split(D, s, "ow", f, OW % f ? TAIL_GUARD : TAIL_EXACT);
 		ow = "ow_i";
 	}
-	int64_t B = 1;
-	if (!strcmp(chan, "k")) {
-		const Tensor *w = &D->P->g->tensors[o->args[1]];
-		B = dw_rows_per_block(OH, (f + D->W - 1) / D->W, w->dims[2] * w->dims[3]);
-	}
+	int64_t B = taps ? dw_rows_per_block(OH, (f + W - 1) / W, taps) : 1;
 	if (B > 1)
 		def_split(D, s, "oh", B, OH % B ? TAIL_GUARD : TAIL_EXACT);
 	const char *oh = B > 1 ? "oh_o" : "oh", *cw = OW > MAX_VEC ? "ow_o" : oh;
