@@ -90,8 +90,10 @@ void def_dw_plain_loops(Def *D, int op, int s, const char *chan)
 	const Tensor *y = &D->P->g->tensors[o->out];
 	int64_t OW = y->dims[3], OH = y->dims[2], W = D->W;
 	int64_t taps = 0; /* a conv's window; pools (chan "c") take none of the unrolled shapes */
-	if (!strcmp(chan, "k"))
-		taps = D->P->g->tensors[o->args[1]].dims[2] * D->P->g->tensors[o->args[1]].dims[3];
+	if (!strcmp(chan, "k")) {
+		const Tensor *w = &D->P->g->tensors[o->args[1]];
+		taps = w->dims[2] * w->dims[3];
+	}
 	if (taps && o->p.stride[0] == 1 && o->p.stride[1] == 1 && OW < W && OH * OW <= MAX_VEC &&
 	    taps * ((OH * OW + W - 1) / W) <= SMALL_MAP_TAPS) {
 		/* a small map (7x7): rows would leave most lanes empty, so the whole map is the vector

@@ -15,13 +15,13 @@
    (0: no limit). Returns its exit status, 128+signal if it was killed by a signal, or -1 if it
    could not be started (with error_plain). When quiet, its stdout and stderr go to /dev/null. */
 int tune_run(char *const argv[], double timeout_s, bool quiet);
-/* The C compiler as an argument vector: $CC split on blanks (default "cc"); *n is its length.
-   The array has room for extra arguments appended by the caller up to 64 in all. */
 /* The compiler flags that enable a target's SIMD branch ("-march=native" for native), or NULL
    for a target this host's compiler is not asked about (neon: its compiler's default). Every
    build of generated code that runs here (tune's candidates, run, verify, fuzz) uses them, so
    what is checked is the branch that runs. */
 const char *tune_target_flags(const char *target);
+/* The C compiler as an argument vector: $CC split on blanks (default "cc"); *n is its length.
+   The array has room for extra arguments appended by the caller up to 64 in all. */
 char **tune_cc_argv(int *n);
 /* A fresh private directory under $TMPDIR (or /tmp); NULL with error_plain on failure. */
 char *tune_make_tmpdir(void);
