@@ -388,6 +388,7 @@ static void nest_level(Emit *E, const Nest *N, int i)
 			gen_line(E->G, "for (%s weft_%s = 0; weft_%s < %lld; weft_%s++) {", E->G->idx, x->name, x->name,
 			         (long long)x->extent, x->name);
 			E->G->ind++;
+			E->npfline = 0;
 			if (peel_helps(E, N->pos[i]))
 				nest_peeled(E, N, i);
 			else
@@ -695,6 +696,7 @@ static void render(Emit *E, Buf *decl, Buf *body)
 	E->nloc = 0;
 	E->nvgroup = 0;
 	E->vlive = false;
+	E->npfline = 0;
 	Buf *out = G->c;
 	int ind = G->ind;
 	G->c = body;

@@ -13,7 +13,7 @@
 
 #include "gen.h"
 
-enum { MAX_CHAIN = 32, MAX_TPEND = 64, MAX_VGROUP = 16, VQ_MIN = -16, VQ_N = 48 };
+enum { MAX_CHAIN = 32, MAX_TPEND = 64, MAX_VGROUP = 16, VQ_MIN = -16, VQ_N = 48, MAX_PFLINES = 64 };
 
 /* Loads of one tensor at constant distances from one another (vshift.c): vectors V_q at
    origin + q*W, each loaded once where first needed. */
@@ -79,6 +79,10 @@ typedef struct Emit {
 	bool vprobe;
 	int nprobe, nvgroup;
 	VGroup probe[MAX_VGROUP], vgroup[MAX_VGROUP];
+	/* prefetch directives: the lines already fetched ahead in the body of the innermost loop
+	   printed so far (kernel.c empties the list at each loop it opens) */
+	int npfline;
+	const char *pfline[MAX_PFLINES];
 } Emit;
 
 /* kernel.c, for vector.c */

@@ -74,6 +74,8 @@ static const char *schedule_text(const Prog *P, int si)
 		emitf(&b, "no loops");
 	if (s->cache_at >= 0)
 		emitf(&b, "; cache_write(%s)", P->vars[s->loops[s->cache_at]].name);
+	for (int i = 0; i < s->npf; i++)
+		emitf(&b, "; prefetch(%s, %s)", g->tensors[s->pf_tensor[i]].name, P->vars[s->pf_var[i]].name);
 	if (s->init_stage >= 0 && P->stages[s->init_stage].folded)
 		emitf(&b, "; %s folded in", P->stages[s->init_stage].name);
 	if (s->dead)

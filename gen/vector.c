@@ -229,6 +229,64 @@ static const char *windows_load(Emit *E, const char *p, const char *at)
 	return r;
 }
 
+/* The constant term of a folded offset, and the rest. */
+static int64_t split_const(const Ix *off, const Ix **rest)
+{
+	if (off->kind == IX_CONST) {
+		*rest = NULL;
+		return off->c;
+	}
+	if (off->kind == IX_ADD && off->b->kind == IX_CONST) {
+		*rest = off->a;
+		return off->b->c;
+	}
+	*rest = off;
+	return 0;
+}
+
+/* The stage's prefetch(t, L) directives, before a load of t whose lane 0 is at idx and whose
+   lanes are k elements apart: the same load in L's next iteration, one @prefetch per cache line
+   (16 floats) it reads, each line once in the body of the innermost loop printed (so a loop
+   inside L spreads the next iteration's lines over its own iterations). Nothing in L's last
+   iteration when it is printed apart; elsewhere an address past the tensor is clamped to its
+   last element (a prefetch never faults, but C pointers must stay inside their array). */
+static void prefetch_next(Emit *E, int t, const Ix *const *idx, int64_t k)
+{
+	const Stage *s = E->s;
+	if (E->vprobe || !gen_template_find(E->G->vt, "prefetch"))
+		return;
+	const Tensor *x = &E->g->tensors[t];
+	int64_t n = ir_layout_numel(&x->layout, x->rank, x->dims);
+	int64_t span = k >= 0 && k <= 2 ? k * (E->W - 1) + 1 : 1;
+	for (int i = 0; i < s->npf; i++) {
+		int L = s->pf_var[i];
+		if (s->pf_tensor[i] != t || (E->bound[L] && E->value[L] + 1 >= E->P->vars[L].extent))
+			continue;
+		const Ix *next[IR_MAX_RANK];
+		for (int d = 0; d < x->rank; d++)
+			next[d] = ix_subst(idx[d], L, ix_addc(ix_var(L), 1));
+		const Ix *off = kernel_fold(E, ir_layout_offset(&x->layout, x->rank, x->dims, next)), *rest;
+		int64_t c = split_const(off, &rest), lo, hi;
+		ix_bounds(off, E->extent, &lo, &hi);
+		const char *rtext = rest ? kernel_ix_c(E, rest) : "";
+		const char *p = kernel_ptr(E, t);
+		for (int64_t line = c >> 4; line <= (c + span - 1) >> 4 && line < (c >> 4) + 4; line++) {
+			const char *key = ir_fmt("%s|%lld", rtext, (long long)line);
+			bool seen = false;
+			for (int j = 0; j < E->npfline && !seen; j++)
+				seen = !strcmp(E->pfline[j], key);
+			if (seen || E->npfline == MAX_PFLINES)
+				continue;
+			E->pfline[E->npfline++] = key;
+			int64_t at = line == c >> 4 ? c : line << 4; /* the line's first element read */
+			const char *o = rest ? ir_fmt("%s + %lld", rtext, (long long)at) : ir_fmt("%lld", (long long)at);
+			if (hi + (at - c) > n - 1) /* past the end somewhere in L's range */
+				o = ir_fmt("(%s < %lld ? %s : %lld)", o, (long long)(n - 1), o, (long long)(n - 1));
+			gen_line(E->G, "%s;", vtpl(E, "prefetch", ir_fmt("&%s[%s]", p, o), NULL, NULL));
+		}
+	}
+}
+
 static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 {
 	int64_t k;
@@ -244,6 +302,8 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 		}
 	if (!vec_offset(E, t, idx, &k, &off0, &at))
 		return "0";
+	if (E->s->npf)
+		prefetch_next(E, t, idx, k);
 	const char *p = kernel_ptr(E, t);
 	uint64_t lanes;
 	const char *shared = k == 1 && known_lanes(E, &lanes) ? vshift_load(E, t, p, off0, lanes) : NULL;

@@ -120,6 +120,14 @@ void def_split(Def *D, int s, const char *loop, int64_t f, Tail tail)
 	d->tail = tail;
 }
 
+void def_prefetch(Def *D, int s, int t, const char *loop)
+{
+	Directive *d = loop_dir(D, s, SD_PREFETCH);
+	d->nloops = 1;
+	snprintf(d->loops[0], sizeof d->loops[0], "%s", loop);
+	snprintf(d->tensor, sizeof d->tensor, "%s", D->P->g->tensors[t].name);
+}
+
 /* def_fuse(outer, inner) -> loop "outer_inner" */
 void def_fuse(Def *D, int s, const char *outer, const char *inner)
 {

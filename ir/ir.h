@@ -103,6 +103,7 @@ enum {
 	IR_MAX_PRIMS = 8,  /* primitives in one layout */
 	IR_MAX_LOOPS = 16, /* loops of one stage's nest */
 	IR_MAX_GUARDS = 12,
+	IR_MAX_PREFETCH = 4, /* prefetch directives of one stage */
 };
 
 typedef enum {
@@ -528,6 +529,9 @@ typedef struct Stage {
 	                               (-1: in memory); the init stage is then folded in */
 	int at_stage, at_loop;      /* compute_at: emitted inside loop at_loop (a position in the
 	                               host's loops) of stage at_stage; -1 when on its own */
+	int npf;                    /* prefetch: in each iteration of var pf_var[i], what its next
+	                               iteration reads of tensor pf_tensor[i] (SIMD branch only) */
+	int pf_var[IR_MAX_PREFETCH], pf_tensor[IR_MAX_PREFETCH];
 	bool folded;                /* an init stage folded into its update's cache_write */
 	bool dead;                  /* its tensor is never stored: consumers read the locals */
 } Stage;
@@ -581,6 +585,7 @@ typedef enum {
 	SD_PARALLEL,   /* STAGE: parallel(loop) */
 	SD_CACHE_WRITE,/* STAGE: cache_write(loop) */
 	SD_COMPUTE_AT, /* STAGE: compute_at(HOST_STAGE, loop) */
+	SD_PREFETCH,   /* STAGE: prefetch(TENSOR, loop) */
 } DirKind;
 
 typedef enum { TAIL_EXACT, TAIL_GUARD, TAIL_PAD } Tail;
@@ -589,7 +594,7 @@ typedef struct Directive {
 	DirKind kind;
 	Loc loc;                    /* in the schedule file (or none) */
 	char stage[IR_MAX_NAME + 20]; /* "t1.update" (TENSOR.STAGE) for stage directives */
-	char tensor[IR_MAX_NAME + 1]; /* SD_LAYOUT */
+	char tensor[IR_MAX_NAME + 1]; /* SD_LAYOUT, SD_PREFETCH */
 	Layout layout;              /* SD_LAYOUT */
 	int nloops;
 	char loops[IR_MAX_LOOPS][32]; /* loop names as in Var.name */
@@ -692,6 +697,8 @@ typedef struct RegBlock {
    of loop names). */
 void def_add_layout(Def *D, int t, int n, const LayoutPrim *p);
 void def_on_loop(Def *D, int s, DirKind kind, const char *loop);
+/* prefetch(tensor t, loop) on stage s (after its split, reorder and fuse). */
+void def_prefetch(Def *D, int s, int t, const char *loop);
 void def_split(Def *D, int s, const char *loop, int64_t f, Tail tail);
 void def_fuse(Def *D, int s, const char *outer, const char *inner);
 void def_reorder(Def *D, int s, const char *const *names);

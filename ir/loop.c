@@ -272,7 +272,7 @@ static void print_stage(const Prog *P, FILE *f, int si)
 	}
 	print_val(P, f, s->val);
 	fputc('\n', f);
-	bool any = s->cache_at >= 0 || s->at_stage >= 0 || s->folded || s->dead;
+	bool any = s->cache_at >= 0 || s->at_stage >= 0 || s->folded || s->dead || s->npf;
 	if (any) {
 		fputs("\tschedule:", f);
 		if (s->cache_at >= 0 && s->cache_at < s->nloops)
@@ -282,6 +282,8 @@ static void print_stage(const Prog *P, FILE *f, int si)
 			const char *lv = s->at_loop >= 0 && s->at_loop < h->nloops ? P->vars[h->loops[s->at_loop]].name : "?";
 			fprintf(f, " compute_at(%s.%s, %s)", g->tensors[g->ops[h->op].out].name, h->name, lv);
 		}
+		for (int i = 0; i < s->npf; i++)
+			fprintf(f, " prefetch(%s, %s)", g->tensors[s->pf_tensor[i]].name, P->vars[s->pf_var[i]].name);
 		if (s->folded)
 			fputs(" folded", f);
 		if (s->dead)

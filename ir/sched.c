@@ -66,6 +66,8 @@ char *ir_directive_str(const Directive *d)
 		return ir_fmt("%s: cache_write(%s)", d->stage, d->loops[0]);
 	case SD_COMPUTE_AT:
 		return ir_fmt("%s: compute_at(%s, %s)", d->stage, d->host, d->loops[0]);
+	case SD_PREFETCH:
+		return ir_fmt("%s: prefetch(%s, %s)", d->stage, d->tensor, d->loops[0]);
 	}
 	die("directive kind %d", (int)d->kind);
 }

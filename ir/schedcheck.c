@@ -1,7 +1,7 @@
 /* ir/schedcheck.c: the loop directives of a schedule, each checked, then applied.
  *
  * ir_sched_loop_directive takes one stage directive (split, reorder, fuse, unroll, vectorize,
- * parallel, cache_write, compute_at), resolves its stage and loop names against the program as
+ * parallel, cache_write, compute_at, prefetch), resolves its stage and loop names against the program as
  * scheduled so far (a split's k_o exists only after the split), checks every rule of
  * ir/loopir.md "Schedules" and either applies it or reports why not, as
  * `STAGE: DIRECTIVE(args): why`, and changes nothing. Rules are judged on the current state
@@ -221,6 +221,10 @@ static bool loops_not_fixed(Chk *c, int si)
 		return bad(c, "%s is already computed at %s (compute_at(%s, %s)): split, reorder and fuse "
 			"of a stage must come before compute_at at it", sname(P, g), sname(P, si), sname(P, si),
 			lname(P, s, P->stages[g].at_loop));
+	if (s->npf > 0)
+		return bad(c, "%s already has prefetch(%s, %s): split, reorder and fuse of a stage must "
+			"come before its prefetch", sname(P, si), tname(P, s->pf_tensor[0]),
+			P->vars[s->pf_var[0]].name);
 	return true;
 }
 
@@ -820,6 +824,43 @@ static bool compute_at(Chk *c, int gi)
 	return true;
 }
 
+/* ---- prefetch ---- */
+
+static bool reads_tensor(void *ctx, int t, const Ix *const *idx)
+{
+	(void)idx;
+	return t != *(const int *)ctx; /* false stops the walk: found */
+}
+
+/* Each iteration of loop L also fetches what the next one reads of tensor T (gen/kernel.c). */
+static bool prefetch(Chk *c, int si)
+{
+	Prog *P = c->P;
+	int pos = resolve_loop(c, si, c->d->loops[0]);
+	if (pos < 0)
+		return false;
+	Stage *s = &P->stages[si];
+	int v = s->loops[pos], t = ir_find_tensor(P->g, c->d->tensor);
+	const Var *V = &P->vars[v];
+	if (V->kind == LOOP_VECTOR || V->kind == LOOP_UNROLL)
+		return bad(c, "%s is %s: prefetch names a loop printed as a loop (serial or parallel), "
+			"whose next iteration it fetches ahead", V->name, kind_word(V->kind));
+	if (V->extent < 2)
+		return bad(c, "%s has extent %lld: it has no next iteration to fetch ahead", V->name,
+			(long long)V->extent);
+	if (t < 0 || each_load(s->val, reads_tensor, &t))
+		return bad(c, "%s does not read %s", sname(P, si), c->d->tensor);
+	for (int i = 0; i < s->npf; i++)
+		if (s->pf_tensor[i] == t && s->pf_var[i] == v)
+			return bad(c, "%s already has this prefetch", sname(P, si));
+	if (s->npf == IR_MAX_PREFETCH)
+		return bad(c, "%s already has %d prefetch directives, the most a stage can have",
+			sname(P, si), IR_MAX_PREFETCH);
+	s->pf_tensor[s->npf] = t;
+	s->pf_var[s->npf++] = v;
+	return true;
+}
+
 /* ---- the entry ---- */
 
 bool ir_sched_loop_directive(Prog *P, const Directive *d, int nvars0)
@@ -839,6 +880,7 @@ bool ir_sched_loop_directive(Prog *P, const Directive *d, int nvars0)
 	case SD_PARALLEL: return parallel(&c, si);
 	case SD_CACHE_WRITE: return cache_write(&c, si);
 	case SD_COMPUTE_AT: return compute_at(&c, si);
+	case SD_PREFETCH: return prefetch(&c, si);
 	case SD_LAYOUT: break;
 	}
 	die("directive kind %d", (int)d->kind);

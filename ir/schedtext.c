@@ -5,6 +5,7 @@
  *     t1.update: split(k, 16, guard)       # tail exact, guard (the default) or pad
  *     t1.update: reorder(k_o, oh, ow, c, r, s, k_i); t1.update: cache_write(ow)
  *     t2.main: compute_at(t1.update, ow)
+ *     t1.update: prefetch(x, ow)           # each ow fetches what the next reads of x
  *
  * One directive per line, or several separated by ';' (a whole schedule fits on one line of the
  * tuner's log); after one "TENSOR.STAGE:" several stage directives may follow on the same line.
@@ -175,6 +176,7 @@ static const char *const dir_names[] = {
 	[SD_LAYOUT] = "layout",       [SD_SPLIT] = "split",         [SD_REORDER] = "reorder",
 	[SD_FUSE] = "fuse",           [SD_UNROLL] = "unroll",       [SD_VECTORIZE] = "vectorize",
 	[SD_PARALLEL] = "parallel",   [SD_CACHE_WRITE] = "cache_write", [SD_COMPUTE_AT] = "compute_at",
+	[SD_PREFETCH] = "prefetch",
 };
 static const char *const tail_names[] = {[TAIL_EXACT] = "exact", [TAIL_GUARD] = "guard", [TAIL_PAD] = "pad"};
 
@@ -208,7 +210,7 @@ static bool loop_name(SP *P, Directive *d)
 
 static int dir_kind(const char *s)
 {
-	for (int k = SD_SPLIT; k <= SD_COMPUTE_AT; k++)
+	for (int k = SD_SPLIT; k <= SD_PREFETCH; k++)
 		if (!strcmp(s, dir_names[k]))
 			return k;
 	return -1;
@@ -220,11 +222,11 @@ static bool stage_directive(SP *P, const char *stage)
 	Token *kw = peek(P);
 	if (kw->kind != TK_IDENT)
 		return ir_unexpected(kw, "expected a directive (split, reorder, fuse, unroll, vectorize, "
-		                      "parallel, cache_write or compute_at)");
+		                      "parallel, cache_write, compute_at or prefetch)");
 	int k = dir_kind(kw->str);
 	if (k < 0) {
 		error_at(kw->loc, "unknown directive '%s': expected split, reorder, fuse, unroll, "
-		                  "vectorize, parallel, cache_write or compute_at", kw->str);
+		                  "vectorize, parallel, cache_write, compute_at or prefetch", kw->str);
 		return false;
 	}
 	next(P);
@@ -267,6 +269,19 @@ static bool stage_directive(SP *P, const char *stage)
 		    !expect(P, ',', "between compute_at's host stage and loop") || !loop_name(P, &d))
 			return false;
 		break;
+	case SD_PREFETCH: {
+		Token *t = peek(P);
+		if (!name(P, d.tensor, sizeof d.tensor, "the tensor to prefetch"))
+			return false;
+		if (ir_find_tensor(P->g, d.tensor) < 0) {
+			error_at(t->loc, "model %s has no tensor '%s' (prefetch's first argument: a tensor "
+			                 "the stage reads)", P->g->name, d.tensor);
+			return false;
+		}
+		if (!expect(P, ',', "between prefetch's tensor and loop") || !loop_name(P, &d))
+			return false;
+		break;
+	}
 	default:
 		if (!loop_name(P, &d))
 			return false;
@@ -375,6 +390,9 @@ static void print_directive(const Directive *d, FILE *f)
 		break;
 	case SD_COMPUTE_AT:
 		fprintf(f, "%s, %s", d->host, d->loops[0]);
+		break;
+	case SD_PREFETCH:
+		fprintf(f, "%s, %s", d->tensor, d->loops[0]);
 		break;
 	default:
 		for (int i = 0; i < d->nloops; i++)

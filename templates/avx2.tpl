@@ -20,6 +20,8 @@
 # distance between lanes in elements, $3 the number of rows n, 1 to @tstore_rows, $4 an array of
 # @tstore_rows vectors, those from n on unused) stores lane l of row j at $1[l * $2 + j]. A
 # table without it stores such lanes one by one.
+# Fetching ahead (a stage's prefetch directive): @prefetch ($1 an address) asks for the line
+# holding it in the L2 cache, without a fault for any address; a table without it fetches nothing.
 @width
 8
 @guard
@@ -30,6 +32,8 @@ defined(__AVX2__) && defined(__FMA__)
 __m256
 @load
 _mm256_loadu_ps($1)
+@prefetch
+_mm_prefetch((const char *)($1), _MM_HINT_T1)
 @store
 _mm256_storeu_ps($1, $2)
 @broadcast

@@ -41,6 +41,8 @@
 # vectors loaded once and shifted (gen/vshift.c): @alignr ($1 the upper vector, $2 the lower,
 # $3 a lane count from 1 to W - 1): lanes $3 .. W - 1 of $2, then lanes 0 .. $3 - 1 of $1.
 # A table without @alignr loads each.
+# Fetching ahead (a stage's prefetch directive): @prefetch ($1 an address) asks for the line
+# holding it in the L2 cache, without a fault for any address; a table without it fetches nothing.
 @width
 16
 @guard
@@ -51,6 +53,8 @@ defined(__AVX512F__)
 __m512
 @load
 _mm512_loadu_ps($1)
+@prefetch
+_mm_prefetch((const char *)($1), _MM_HINT_T1)
 @store
 _mm512_storeu_ps($1, $2)
 @broadcast

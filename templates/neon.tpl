@@ -9,6 +9,8 @@
 # max absolute error where |f(x)| <= 1: exp 5e-8, sigmoid 9e-8, tanh 8e-8, gelu 1.2e-7.
 # exp is inf from 88.73 (its float overflow), denormal below -87.34, 0 below -103.98; the
 # limits at +-inf are exact (gelu(-inf) = -0); NaN gives NaN.
+# Fetching ahead (a stage's prefetch directive): @prefetch ($1 an address) asks for the line
+# holding it in the L2 cache, without a fault for any address; a table without it fetches nothing.
 @width
 4
 @guard
@@ -19,6 +21,8 @@ defined(__ARM_NEON) && defined(__aarch64__)
 float32x4_t
 @load
 vld1q_f32($1)
+@prefetch
+__builtin_prefetch($1, 0, 2)
 @store
 vst1q_f32($1, $2)
 @broadcast

@@ -233,7 +233,7 @@ target_models() {
 	ls examples/block.weft examples/dwsep.weft examples/mlp.weft 2>/dev/null
 	for m in conv_1x1 conv_depthwise conv_bn_relu dense_bias matmul_rank3_bcast_rhs bcast_param_channel \
 		leaky_relu_alpha clip_min_max unary_chain maxpool_pad avgpool_pad_include mini_resnet_block \
-		vec_dense_act dw_plain_tails pw_pixels dw_small_map dw_taps_7x7 dw_narrow_rows dw_row_blocks; do
+		vec_dense_act dw_plain_tails pw_pixels pw_prefetch dw_small_map dw_taps_7x7 dw_narrow_rows dw_row_blocks; do
 		[[ -e tests/run/$m.weft ]] && echo "tests/run/$m.weft"
 	done
 }
@@ -805,6 +805,23 @@ test_cli() {
 			fail cli/dw-row-blocks "want no unrolled window or rows in dw_big_kernel and dw_big_kernel_map; weft sched says:" "$big"
 		else
 			pass cli/dw-row-blocks
+		fi
+	fi
+
+	# The default rule's GEMM of pixel blocks fetches the next block's input ahead from 64 input
+	# channels on (ir/plainrules.c PREFETCH_MIN_C), not below; on AVX-512 pw_prefetch's blocks
+	# of 64 pixels read 4 lines a channel, each fetched once per iteration of c and none in the
+	# guarded last block, whose nest has no prefetch to print.
+	if selected cli/prefetch; then
+		local pf=$TMP/sched-pf.txt npf
+		{ limited 60 "$WEFT" sched tests/run/pw_prefetch.weft; limited 60 "$WEFT" sched tests/run/pw_pixels.weft; } >"$pf" 2>&1
+		npf=$(gen_count avx512 '_mm_prefetch(' tests/run/pw_prefetch.weft)
+		if [[ $(grep -c "prefetch(" "$pf") -ne 1 ]] || ! grep -q "^t.update: prefetch(x, oh_ow_o)$" "$pf"; then
+			fail cli/prefetch "want prefetch(x, oh_ow_o) in pw_prefetch's default schedule and none in pw_pixels'; weft sched says:" "$pf"
+		elif [[ $npf != 4 ]]; then
+			fail cli/prefetch "pw_prefetch (--target avx512): want 4 lines with _mm_prefetch, got $npf"
+		else
+			pass cli/prefetch
 		fi
 	fi
 

@@ -268,16 +268,51 @@ static void crossover(const Schedule *A, const Schedule *B, uint64_t *rng, Sched
 	free(late.d);
 }
 
+/* A prefetch directive for S (appended, after the stage's loops are final): of an argument of
+   a stage's op, at a loop that one of its reorders names, not the innermost (vectorized, as a
+   rule); false if S has no reorder. Illegal picks are measured as invalid, like any. */
+static bool add_prefetch(const Graph *g, const Schedule *S, uint64_t *rng, Directive *d)
+{
+	int nre = 0;
+	for (int i = 0; i < S->n; i++)
+		nre += S->d[i].kind == SD_REORDER && S->d[i].nloops > 1;
+	if (nre == 0)
+		return false;
+	int pick = (int)(mix(rng) % (uint64_t)nre);
+	const Directive *re = NULL;
+	for (int i = 0; i < S->n && !re; i++)
+		if (S->d[i].kind == SD_REORDER && S->d[i].nloops > 1 && pick-- == 0)
+			re = &S->d[i];
+	const char *dot = strchr(re->stage, '.');
+	int t = dot ? ir_find_tensor(g, ir_strndup(re->stage, (size_t)(dot - re->stage))) : -1;
+	if (t < 0 || g->tensors[t].producer < 0)
+		return false;
+	const Op *op = &g->ops[g->tensors[t].producer];
+	*d = (Directive){.kind = SD_PREFETCH};
+	snprintf(d->stage, sizeof d->stage, "%s", re->stage);
+	snprintf(d->tensor, sizeof d->tensor, "%s", g->tensors[op->args[mix(rng) % (uint64_t)op->nargs]].name);
+	snprintf(d->loops[0], sizeof d->loops[0], "%s", re->loops[mix(rng) % (uint64_t)(re->nloops - 1)]);
+	d->nloops = 1;
+	return true;
+}
+
 /* A mutation of best: crossover with a random schedule (only when cross is set), a directive
-   dropped, or a split factor doubled or halved. */
+   dropped, a split factor doubled or halved, or a prefetch added. */
 static char *mutate(const Prog *P, const char *best, uint64_t seed, bool cross)
 {
 	Schedule B = {0}, out = {0};
 	if (!tune_parse_sched(P->g, best, &B, true))
 		return NULL;
 	uint64_t rng = seed;
-	int how = cross ? (int)(mix(&rng) % 4) : 2 + (int)(mix(&rng) % 2);
-	if (how <= 1 || B.n == 0) {
+	int how = cross ? (int)(mix(&rng) % 5) : 2 + (int)(mix(&rng) % 3);
+	Directive pf;
+	if (how == 4 && !add_prefetch(P->g, &B, &rng, &pf))
+		how = 3;
+	if (how == 4) {
+		for (int i = 0; i < B.n; i++)
+			ir_sched_add(&out, &B.d[i]);
+		ir_sched_add(&out, &pf);
+	} else if (how <= 1 || B.n == 0) {
 		Schedule R = {0};
 		ir_sched_random(P, mix(&rng), &R);
 		crossover(&B, &R, &rng, &out);

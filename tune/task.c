@@ -227,7 +227,7 @@ void tune_rename_schedule(const Graph *g, int opi, const Schedule *S, Schedule *
 	const Op *op = &g->ops[opi];
 	for (int i = 0; i < S->n; i++) {
 		Directive d = S->d[i];
-		if (d.kind == SD_LAYOUT)
+		if (d.kind == SD_LAYOUT || d.kind == SD_PREFETCH)
 			snprintf(d.tensor, sizeof d.tensor, "%s", rename_tensor(g, op, S->d[i].tensor));
 		if (d.stage[0])
 			rename_stage(g, op, d.stage, sizeof d.stage);
