@@ -14,14 +14,15 @@
    304 us; 28x28 (49 vectors) stays pixels: 128 -> 512 596 vs 751 us, 128 -> 256 297 vs 334 us.
    (With stores lane by lane, channels lost on 14x14 up to 256 input channels.) */
 enum { PIXELS_MIN = 16 };
-/* A GEMM of pixels with at least PREFETCH_MIN_C input channels fetches the next pixel block's
-   input into L2 while it computes one (prefetch(x, oh_ow_o)): its rows are C streams, one per
-   channel plane, too many for the hardware prefetcher. One thread, the harness on the generated
-   code, us without -> with, warm / with L2 evicted before each run (as make bench's interleaving
-   does): 56x56 64 -> 64 152 -> 150 / 177 -> 164, 64 -> 128 315 -> 304 / 327 -> 311, 128 -> 128
-   638 -> 610 / 642 -> 606, 256 -> 64 667 -> 649 / 687 -> 669; 28x28 within 1%; 112x112
-   32 -> 64 lost 3% warm (355 -> 365), hence the floor. */
-enum { PREFETCH_MIN_C = 64 };
+/* A GEMM of pixels with PREFETCH_MIN_C to PREFETCH_MAX_C input channels fetches the next pixel
+   block's input into L2 while it computes one (prefetch(x, oh_ow_o)): its rows are C streams,
+   one per channel plane, too many for the hardware prefetcher to follow from L3. make bench,
+   one thread, weft's time with / without, two runs each: 56x56 64 -> 64 0.89, 64 -> 128 0.95,
+   64 -> 256 0.98, 128 -> 128 0.97, 28x28 128 -> 256 0.97 (and the harness on the generated
+   code, 56x56 64 -> 64 with L2 evicted before each run: 177 -> 164 us); but from 256 channels
+   it lost: 56x56 256 -> 128 1.02, 28x28 256 -> 256 1.04, 512 -> 128 1.02, 512 -> 256 1.04
+   (and at 56x56 256 -> 64 it gained 1.4%); 112x112 32 -> 64 lost 3% warm in the harness. */
+enum { PREFETCH_MIN_C = 64, PREFETCH_MAX_C = 128 };
 /* Accumulators of a narrow depthwise map in blocks of rows (small_map_rows), at most. */
 enum { ROWS_ACC_MAX = 24 };
 /* Vector statements (taps x vectors) that a small map's unrolled window may print, at most:
@@ -292,7 +293,8 @@ void def_pixels_loops(Def *D, int op, int s)
 		def_on_loop(D, s, SD_PARALLEL, par);
 	const char *cw = ko ? ko : f < P ? po : "n";
 	def_on_loop(D, s, SD_CACHE_WRITE, cw);
-	if (f < P && D->P->g->tensors[o->args[0]].dims[1] >= PREFETCH_MIN_C)
+	int64_t C = D->P->g->tensors[o->args[0]].dims[1];
+	if (f < P && C >= PREFETCH_MIN_C && C <= PREFETCH_MAX_C)
 		def_prefetch(D, s, o->args[0], po);
 	def_epilogue(D, op, s, cw);
 }
