@@ -632,6 +632,7 @@ cross_aarch64() {
 	done
 	selected cross/aarch64/sched/conv16c && todo+=(sched)
 	selected cross/aarch64/sched/vec_tstore && todo+=(sched-tstore)
+	selected cross/aarch64/sched/vec_prefetch && todo+=(sched-prefetch)
 	local fuzz=()
 	for f in examples/mlp.weft examples/dwsep.weft tests/run/mini_resnet_block.weft; do
 		selected "cross/aarch64-fuzz/$(run_name "$f")" && fuzz+=("$f")
@@ -655,6 +656,9 @@ cross_aarch64() {
 		elif [[ $f == sched-tstore ]]; then # NEON's transposed stores (@tstore)
 			cross_verify cross/aarch64/sched/vec_tstore "$target" tests/run/conv_tstore.weft \
 				--schedule tests/schedules/vec_tstore.sched
+		elif [[ $f == sched-prefetch ]]; then # NEON's @prefetch (__builtin_prefetch)
+			cross_verify cross/aarch64/sched/vec_prefetch "$target" examples/block.weft \
+				--schedule tests/schedules/vec_prefetch.sched
 		else
 			cross_verify "cross/aarch64/$(run_name "$f")" "$target" "$f"
 		fi
@@ -808,16 +812,24 @@ test_cli() {
 		fi
 	fi
 
-	# The default rule's GEMM of pixel blocks fetches the next block's input ahead from 64 input
-	# channels on (ir/plainrules.c PREFETCH_MIN_C), not below; on AVX-512 pw_prefetch's blocks
+	# The default rule's GEMM of pixel blocks fetches the next block's input ahead from 64 to 128
+	# input channels (ir/plainrules.c PREFETCH_MIN_C), not below; on AVX-512 pw_prefetch's blocks
 	# of 64 pixels read 4 lines a channel, each fetched once per iteration of c and none in the
-	# guarded last block, whose nest has no prefetch to print.
+	# guarded last block, whose nest has no prefetch to print. Blocked convs with big weights
+	# read by few pixel blocks fetch the next channel block's weights (ir/defaults.c
+	# PREFETCH_MAX_BLOCKS): ResNet-18's four 7x7x512 convs, and none of its others, where
+	# weft sched schedules for AVX-512 (it uses the host's width; AVX2's blocks are not rows).
 	if selected cli/prefetch; then
-		local pf=$TMP/sched-pf.txt npf
+		local pf=$TMP/sched-pf.txt r18=$TMP/sched-r18.txt npf
 		{ limited 60 "$WEFT" sched tests/run/pw_prefetch.weft; limited 60 "$WEFT" sched tests/run/pw_pixels.weft; } >"$pf" 2>&1
+		: >"$r18"
+		grep -qw avx512f /proc/cpuinfo 2>/dev/null && limited 60 "$WEFT" sched examples/resnet18.weft >"$r18" 2>&1
 		npf=$(gen_count avx512 '_mm_prefetch(' tests/run/pw_prefetch.weft)
 		if [[ $(grep -c "prefetch(" "$pf") -ne 1 ]] || ! grep -q "^t.update: prefetch(x, oh_ow_o)$" "$pf"; then
 			fail cli/prefetch "want prefetch(x, oh_ow_o) in pw_prefetch's default schedule and none in pw_pixels'; weft sched says:" "$pf"
+		elif [[ -s $r18 ]] && [[ $(grep -c "prefetch(" "$r18") -ne 4 || $(grep -Ec '^l4_[01]_n[12]\.update: prefetch\(l4_[01]_n[12]__w, k_o\)$' "$r18") -ne 4 ]]; then
+			grep "prefetch(" "$r18" >"$TMP/detail.txt"
+			fail cli/prefetch "want prefetch(W, k_o) on ResNet-18's four l4 3x3 convs only; weft sched examples/resnet18.weft says:" "$TMP/detail.txt"
 		elif [[ $npf != 4 ]]; then
 			fail cli/prefetch "pw_prefetch (--target avx512): want 4 lines with _mm_prefetch, got $npf"
 		else
