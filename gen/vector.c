@@ -244,12 +244,15 @@ static int64_t split_const(const Ix *off, const Ix **rest)
 	return 0;
 }
 
+/* The cache line (16 floats) of element offset e, rounded down (e may be negative). */
+static int64_t line_of(int64_t e) { return e >= 0 ? e / 16 : -((15 - e) / 16); }
+
 /* The stage's prefetch(t, L) directives, before a load of t whose lane 0 is at idx and whose
    lanes are k elements apart: the same load in L's next iteration, one @prefetch per cache line
    (16 floats) it reads, each line once in the body of the innermost loop printed (so a loop
    inside L spreads the next iteration's lines over its own iterations). Nothing in L's last
-   iteration when it is printed apart; elsewhere an address past the tensor is clamped to its
-   last element (a prefetch never faults, but C pointers must stay inside their array). */
+   iteration when it is printed apart; elsewhere an address outside the tensor is clamped to its
+   first or last element (a prefetch never faults, but C pointers must stay inside their array). */
 static void prefetch_next(Emit *E, int t, const Ix *const *idx, int64_t k)
 {
 	const Stage *s = E->s;
@@ -270,19 +273,35 @@ static void prefetch_next(Emit *E, int t, const Ix *const *idx, int64_t k)
 		ix_bounds(off, E->extent, &lo, &hi);
 		const char *rtext = rest ? kernel_ix_c(E, rest) : "";
 		const char *p = kernel_ptr(E, t);
-		for (int64_t line = c >> 4; line <= (c + span - 1) >> 4 && line < (c >> 4) + 4; line++) {
-			const char *key = ir_fmt("%s|%lld", rtext, (long long)line);
+		int64_t l0 = line_of(c), l1 = line_of(c + span - 1);
+		for (int64_t line = l0; line <= l1 && line < l0 + 4; line++) {
+			const char *key = ir_fmt("%d|%s|%lld", t, rtext, (long long)line);
 			bool seen = false;
 			for (int j = 0; j < E->npfline && !seen; j++)
 				seen = !strcmp(E->pfline[j], key);
 			if (seen || E->npfline == MAX_PFLINES)
 				continue;
 			E->pfline[E->npfline++] = key;
-			int64_t at = line == c >> 4 ? c : line << 4; /* the line's first element read */
-			const char *o = rest ? ir_fmt("%s + %lld", rtext, (long long)at) : ir_fmt("%lld", (long long)at);
-			if (hi + (at - c) > n - 1) /* past the end somewhere in L's range */
-				o = ir_fmt("(%s < %lld ? %s : %lld)", o, (long long)(n - 1), o, (long long)(n - 1));
-			gen_line(E->G, "%s;", vtpl(E, "prefetch", ir_fmt("&%s[%s]", p, o), NULL, NULL));
+			int64_t at = line == l0 ? c : line * 16; /* the line's first element read */
+			const char *o = !rest ? ir_fmt("%lld", (long long)at)
+			                : at ? ir_fmt("%s %c %lld", rtext, at < 0 ? '-' : '+', (long long)(at < 0 ? -at : at))
+			                     : rtext;
+			bool past = hi + (at - c) > n - 1;  /* past the end somewhere in L's range */
+			bool before = lo + (at - c) < 0;    /* before the start (a padded window's taps) */
+			if (!past && !before) {
+				gen_line(E->G, "%s;", vtpl(E, "prefetch", ir_fmt("&%s[%s]", p, o), NULL, NULL));
+				continue;
+			}
+			const char *clamped = past ? ir_fmt("weft_pf < %lld ? weft_pf : %lld", (long long)(n - 1), (long long)(n - 1))
+			                           : "weft_pf";
+			if (before)
+				clamped = ir_fmt("weft_pf < 0 ? 0 : %s", clamped);
+			gen_line(E->G, "{");
+			E->G->ind++;
+			gen_line(E->G, "%s weft_pf = %s;", E->G->idx, o);
+			gen_line(E->G, "%s;", vtpl(E, "prefetch", ir_fmt("&%s[%s]", p, clamped), NULL, NULL));
+			E->G->ind--;
+			gen_line(E->G, "}");
 		}
 	}
 }

@@ -182,6 +182,8 @@ static const char *own_schedule(const Chk *c, int si)
 	}
 	if (s->cache_at >= 0)
 		return ir_fmt("it has cache_write(%s)", lname(P, s, s->cache_at));
+	if (s->npf > 0)
+		return ir_fmt("it has prefetch(%s, %s)", tname(P, s->pf_tensor[0]), P->vars[s->pf_var[0]].name);
 	int g = first_guest(P, si);
 	if (g >= 0)
 		return ir_fmt("%s is computed at it", sname(P, g));
@@ -519,7 +521,8 @@ static int kind_loop(Chk *c, int si, LoopKind want)
 	int pos = resolve_loop(c, si, c->d->loops[0]);
 	if (pos < 0)
 		return -1;
-	const Var *v = &c->P->vars[c->P->stages[si].loops[pos]];
+	const Stage *s = &c->P->stages[si];
+	const Var *v = &c->P->vars[s->loops[pos]];
 	if (v->kind != LOOP_SERIAL) {
 		if (v->kind == want)
 			bad(c, "%s is already %s", v->name, kind_word(v->kind));
@@ -527,6 +530,13 @@ static int kind_loop(Chk *c, int si, LoopKind want)
 			bad(c, "%s is already %s; a loop has one kind", v->name, kind_word(v->kind));
 		return -1;
 	}
+	for (int i = 0; i < s->npf && want != LOOP_PARALLEL; i++)
+		if (s->pf_var[i] == s->loops[pos]) {
+			bad(c, "%s has prefetch(%s, %s), which names a loop printed as a loop; %s it before "
+				"the prefetch or prefetch at another loop", v->name, tname(c->P, s->pf_tensor[i]),
+				v->name, want == LOOP_UNROLL ? "unroll" : "vectorize");
+			return -1;
+		}
 	return pos;
 }
 

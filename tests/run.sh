@@ -825,6 +825,8 @@ test_cli() {
 		: >"$r18"
 		grep -qw avx512f /proc/cpuinfo 2>/dev/null && limited 60 "$WEFT" sched examples/resnet18.weft >"$r18" 2>&1
 		npf=$(gen_count avx512 '_mm_prefetch(' tests/run/pw_prefetch.weft)
+		local nb
+		nb=$(gen_count avx512 '_mm_prefetch((const char \*)(&b\[' tests/run/add_rows.weft --schedule tests/schedules/vec_prefetch_two.sched)
 		if [[ $(grep -c "prefetch(" "$pf") -ne 1 ]] || ! grep -q "^t.update: prefetch(x, oh_ow_o)$" "$pf"; then
 			fail cli/prefetch "want prefetch(x, oh_ow_o) in pw_prefetch's default schedule and none in pw_pixels'; weft sched says:" "$pf"
 		elif [[ -s $r18 ]] && [[ $(grep -c "prefetch(" "$r18") -ne 4 || $(grep -Ec '^l4_[01]_n[12]\.update: prefetch\(l4_[01]_n[12]__w, k_o\)$' "$r18") -ne 4 ]]; then
@@ -832,6 +834,8 @@ test_cli() {
 			fail cli/prefetch "want prefetch(W, k_o) on ResNet-18's four l4 3x3 convs only; weft sched examples/resnet18.weft says:" "$TMP/detail.txt"
 		elif [[ $npf != 4 ]]; then
 			fail cli/prefetch "pw_prefetch (--target avx512): want 4 lines with _mm_prefetch, got $npf"
+		elif [[ $nb == none || $nb -eq 0 ]]; then
+			fail cli/prefetch "add_rows with vec_prefetch_two.sched (--target avx512): no prefetch of b ($nb lines)"
 		else
 			pass cli/prefetch
 		fi
