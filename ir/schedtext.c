@@ -376,37 +376,10 @@ bool ir_sched_parse(const Source *src, const Graph *g, Schedule *S)
 
 /* ---- printing ---- */
 
-static void print_directive(const Directive *d, FILE *f)
-{
-	if (d->kind == SD_LAYOUT) {
-		const char *s = d->layout.n ? ir_layout_str(&d->layout) : "logical";
-		fprintf(f, "layout %s = %s", d->tensor, s);
-		return;
-	}
-	fprintf(f, "%s: %s(", d->stage, dir_names[d->kind]);
-	switch (d->kind) {
-	case SD_SPLIT:
-		fprintf(f, "%s, %lld, %s", d->loops[0], (long long)d->factor, tail_names[d->tail]);
-		break;
-	case SD_COMPUTE_AT:
-		fprintf(f, "%s, %s", d->host, d->loops[0]);
-		break;
-	case SD_PREFETCH:
-		fprintf(f, "%s, %s", d->tensor, d->loops[0]);
-		break;
-	default:
-		for (int i = 0; i < d->nloops; i++)
-			fprintf(f, "%s%s", i ? ", " : "", d->loops[i]);
-		break;
-	}
-	fputc(')', f);
-}
-
 void ir_sched_print(const Graph *g, const Schedule *S, FILE *f)
 {
 	fprintf(f, "schedule %s\n", g->name);
 	for (int i = 0; i < S->n; i++) {
-		print_directive(&S->d[i], f);
-		fputc('\n', f);
+		fprintf(f, "%s\n", ir_directive_str(&S->d[i]));
 	}
 }

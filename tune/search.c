@@ -271,7 +271,7 @@ static void crossover(const Schedule *A, const Schedule *B, uint64_t *rng, Sched
 /* A prefetch directive for S (appended, after the stage's loops are final): of an argument of
    a stage's op, at a loop that one of its reorders names, not the innermost (vectorized, as a
    rule); false if S has no reorder. Illegal picks are measured as invalid, like any. */
-static bool add_prefetch(const Graph *g, const Schedule *S, uint64_t *rng, Directive *d)
+static bool add_prefetch(const Prog *P, const Schedule *S, uint64_t *rng, Directive *d)
 {
 	int nre = 0;
 	for (int i = 0; i < S->n; i++)
@@ -283,14 +283,13 @@ static bool add_prefetch(const Graph *g, const Schedule *S, uint64_t *rng, Direc
 	for (int i = 0; i < S->n && !re; i++)
 		if (S->d[i].kind == SD_REORDER && S->d[i].nloops > 1 && pick-- == 0)
 			re = &S->d[i];
-	const char *dot = strchr(re->stage, '.');
-	int t = dot ? ir_find_tensor(g, ir_strndup(re->stage, (size_t)(dot - re->stage))) : -1;
-	if (t < 0 || g->tensors[t].producer < 0)
+	int si = ir_find_stage(P, re->stage);
+	if (si < 0)
 		return false;
-	const Op *op = &g->ops[g->tensors[t].producer];
+	const Op *op = &P->g->ops[P->stages[si].op];
 	*d = (Directive){.kind = SD_PREFETCH};
 	snprintf(d->stage, sizeof d->stage, "%s", re->stage);
-	snprintf(d->tensor, sizeof d->tensor, "%s", g->tensors[op->args[mix(rng) % (uint64_t)op->nargs]].name);
+	snprintf(d->tensor, sizeof d->tensor, "%s", P->g->tensors[op->args[mix(rng) % (uint64_t)op->nargs]].name);
 	snprintf(d->loops[0], sizeof d->loops[0], "%s", re->loops[mix(rng) % (uint64_t)(re->nloops - 1)]);
 	d->nloops = 1;
 	return true;
@@ -306,7 +305,7 @@ static char *mutate(const Prog *P, const char *best, uint64_t seed, bool cross)
 	uint64_t rng = seed;
 	int how = cross ? (int)(mix(&rng) % 5) : 2 + (int)(mix(&rng) % 3);
 	Directive pf;
-	if (how == 4 && !add_prefetch(P->g, &B, &rng, &pf))
+	if (how == 4 && !add_prefetch(P, &B, &rng, &pf))
 		how = 3;
 	if (how == 4) {
 		for (int i = 0; i < B.n; i++)
