@@ -56,10 +56,11 @@ bench: $(BIN)
 		FILTER="$(FILTER)" LOG="$(LOG)" QUICK="$(QUICK)" bash tests/bench/run.sh
 
 # Tune every layer of the bench suite into one log ($(O)/bench/tuned.log; TRIALS=N per layer,
+# timed with weft tune --cold unless WARM=1,
 # FILTER, QUICK=1), for `make bench LOG=$(O)/bench/tuned.log`.
 bench-tune: $(BIN)
 	WEFT=$(abspath $(BIN)) BENCH_DIR=$(abspath $(O))/bench CC="$(CC)" TRIALS="$(TRIALS)" \
-		FILTER="$(FILTER)" QUICK="$(QUICK)" bash tests/bench/tune.sh
+		FILTER="$(FILTER)" QUICK="$(QUICK)" WARM="$(WARM)" bash tests/bench/tune.sh
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/weft/templates

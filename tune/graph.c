@@ -377,7 +377,8 @@ static void record(void *ctx, TuneCand *c)
 	bool ok = !strcmp(c->status, "ok");
 	TuneRecord r = {
 		.workload = tune_graph_key(in->g), .target = (char *)in->m->target, .cc = (char *)in->m->cc,
-		.flags = (char *)in->m->flags, .cpu = (char *)in->m->cpu, .sched = c->sched,
+		.flags = (char *)in->m->flags, .cpu = (char *)in->m->cpu, .timing = (char *)in->m->timing,
+		.sched = c->sched,
 		.status = (char *)c->status, .median_ns = ok ? c->median_ns : 0, .trial = ++p->trial,
 		.origin = (char *)c->origin, .predicted = NAN,
 	};

@@ -1,7 +1,7 @@
 /* tune/log.c: the tuning log: one JSON object per line, one line per trial.
  *
  *   {"workload": KEY, "target": "native", "cc": "gcc (Debian 12.2.0-14) 12.2.0",
- *    "flags": "-O3 -std=c99 -march=native", "cpu": "Intel(R) Xeon(R) ...",
+ *    "flags": "-O3 -std=c99 -march=native", "cpu": "Intel(R) Xeon(R) ...", "timing": "warm",
  *    "sched": "y.update: split(k, 16, guard); ...", "status": "ok", "median_ns": 1234.5,
  *    "trial": 7, "origin": "model", "predicted": 7.1}
  *
@@ -52,10 +52,11 @@ static char *json_string(const char *s)
 static char *record_line(const TuneRecord *r)
 {
 	return ir_fmt("{\"workload\": %s, \"target\": %s, \"cc\": %s, \"flags\": %s, \"cpu\": %s, "
-	              "\"sched\": %s, \"status\": %s, \"median_ns\": %.1f, \"trial\": %d, "
+	              "\"timing\": %s, \"sched\": %s, \"status\": %s, \"median_ns\": %.1f, \"trial\": %d, "
 	              "\"origin\": %s, \"predicted\": %s}\n",
 	              json_string(r->workload), json_string(r->target), json_string(r->cc),
-	              json_string(r->flags), json_string(r->cpu), json_string(r->sched),
+	              json_string(r->flags), json_string(r->cpu),
+	              json_string(r->timing ? r->timing : "warm"), json_string(r->sched),
 	              json_string(r->status), r->median_ns, r->trial, json_string(r->origin),
 	              isnan(r->predicted) ? "null" : ir_fmt("%.4f", r->predicted));
 }
@@ -193,6 +194,7 @@ static bool parse_member(J *j, TuneRecord *r)
 	struct { const char *name; char **slot; } strs[] = {
 		{"workload", &r->workload}, {"target", &r->target}, {"cc", &r->cc}, {"flags", &r->flags},
 		{"cpu", &r->cpu}, {"sched", &r->sched}, {"status", &r->status}, {"origin", &r->origin},
+		{"timing", &r->timing},
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
 		if (!strcmp(key, strs[i].name)) {
@@ -243,6 +245,8 @@ static bool parse_record(const char *line, TuneRecord *r)
 		r->flags = "";
 	if (!r->origin)
 		r->origin = "";
+	if (!r->timing)
+		r->timing = "warm"; /* logs from before --cold */
 	if (isnan(r->median_ns))
 		r->median_ns = 0;
 	return true;

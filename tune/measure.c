@@ -9,6 +9,9 @@
  * outputs and workspace with NaN, runs once and compares every output with the reference
  * (weft's tolerance) before timing anything; then a warm-up, then repeats (batched so that a
  * sample lasts about a millisecond) until at least 100 ms and 3 samples; it prints the median.
+ * With --cold (TuneMachine.timing), each sample is one run after a buffer twice L2's size was
+ * written, so the run's data comes from L3 or memory (how `make bench`, which interleaves the
+ * implementations, and a model, where other layers run in between, find their caches).
  * A profiled whole model (the graph pass) also times each op between the marks its NAME_run
  * makes (gen's profile option), over at least 9 samples and 0.3 s, and prints each op's median.
  * Test hook: a candidate's inject field (crash, hang, wrong, compile) makes its harness crash,
@@ -84,7 +87,18 @@ static bool cc_has_openmp(void)
 	return ok;
 }
 
-bool tune_machine(const char *target, TuneMachine *m)
+/* Bytes --cold writes before each timed run: twice the L2 cache (at least 4 MB), so that what
+   the run reads comes from L3 or memory. */
+static long evict_bytes(void)
+{
+	long l2 = 0;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+	l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+	return l2 > 2L * 1024 * 1024 ? 2 * l2 : 4L * 1024 * 1024;
+}
+
+bool tune_machine(const char *target, bool cold, TuneMachine *m)
 {
 	const char *tf = tune_target_flags(target);
 	if (!tf) {
@@ -98,6 +112,8 @@ bool tune_machine(const char *target, TuneMachine *m)
 	                  extra && *extra ? " " : "", extra ? extra : "");
 	m->cc = tune_cc_version();
 	m->cpu = tune_cpu_model();
+	m->timing = cold ? "cold-l2" : "warm";
+	m->evict_bytes = cold ? evict_bytes() : 0;
 	return true;
 }
 
@@ -196,12 +212,23 @@ static void emit_profiler(const Graph *g, Buf *b)
 	         "\tweft_prof_cur = op;\n\tweft_prof_last = t;\n}\n", g->nops);
 }
 
-static void emit_harness(const Graph *g, bool runtime_params, bool profile, Buf *b)
+/* --cold: a store into every cache line of a buffer bigger than L2 before each timed run. */
+static void emit_evict(long floats, Buf *b)
+{
+	emitf(b, "static volatile float weft_evict_sink;\n"
+	         "static void weft_evict(float *buf)\n{\n\tfloat s = 0;\n"
+	         "\tfor (long i = 0; i < %ld; i += 16) {\n\t\tbuf[i] += 1.0f;\n\t\ts += buf[i];\n\t}\n"
+	         "\tweft_evict_sink = s;\n}\n", floats);
+}
+
+static void emit_harness(const Graph *g, bool runtime_params, bool profile, long evict_floats, Buf *b)
 {
 	int nin = g->ninputs, nout = g->noutputs;
 	buf_puts(b, harness_head);
 	if (profile)
 		emit_profiler(g, b);
+	if (evict_floats)
+		emit_evict(evict_floats, b);
 	emitf(b, "int main(int argc, char **argv)\n{\n\tconst char *dir = argv[1];\n"
 	         "\tconst char *mode = argc > 2 ? argv[2] : \"\";\n\tchar name[64];\n");
 	emitf(b, "\tfloat *in[%d], *want[%d], *out[%d];\n", nin + 1, nout + 1, nout + 1);
@@ -238,14 +265,22 @@ static void emit_harness(const Graph *g, bool runtime_params, bool profile, Buf 
 		         "\t\t\treturn %d;\n\t\t}\n\t}\n", n, i, i, EXIT_WRONG);
 	}
 	emitf(b, "\tdouble t0 = weft_now();\n\t%s;\n\tdouble t1 = weft_now() - t0;\n", call);
-	/* a profiled model: at least 9 samples and 0.3 s, each op's median printed too */
-	emitf(b, "\tlong batch = t1 < 1e-3 ? (long)(1e-3 / (t1 + 1e-9)) + 1 : 1;\n"
-	         "\tstatic double samples[1000];\n\tint n = 0;\n\tdouble total = 0;\n");
+	/* a profiled model: at least 9 samples and 0.3 s, each op's median printed too; cold: one
+	   run per sample, the buffer written before it (not timed) */
+	if (evict_floats)
+		emitf(b, "\t(void)t1;\n\tlong batch = 1;\n\tfloat *evict = calloc(%ld, sizeof(float));\n"
+		         "\tif (!evict) {\n\t\tfprintf(stderr, \"harness: out of memory\\n\");\n\t\treturn 2;\n\t}\n",
+		      evict_floats);
+	else
+		emitf(b, "\tlong batch = t1 < 1e-3 ? (long)(1e-3 / (t1 + 1e-9)) + 1 : 1;\n");
+	emitf(b, "\tstatic double samples[1000];\n\tint n = 0;\n\tdouble total = 0;\n");
 	if (profile)
 		emitf(b, "\tstatic double ops[1000][NOPS];\n");
 	emitf(b, "\twhile ((n < %d || total < %s) && n < 1000) {\n", profile ? 9 : 3, profile ? "0.3" : "0.1");
 	if (profile)
 		emitf(b, "\t\tmemset(weft_prof_acc, 0, sizeof weft_prof_acc);\n");
+	if (evict_floats)
+		emitf(b, "\t\tweft_evict(evict);\n");
 	emitf(b, "\t\tdouble s = weft_now();\n\t\tfor (long k = 0; k < batch; k++)\n\t\t\t%s;\n"
 	         "\t\tdouble d = weft_now() - s;\n", call);
 	if (profile)
@@ -286,7 +321,7 @@ static _Noreturn void build_child(const TuneBench *b, TuneCand *c, const char *c
 	gen_model(g, P, &go, &h, &cc);
 	if (ir_nerrors)
 		_exit(EXIT_INVALID);
-	emit_harness(g, b->runtime_params, b->profile, &hc);
+	emit_harness(g, b->runtime_params, b->profile, b->m->evict_bytes / 4, &hc);
 	const char *names[] = {"task.h", "task.c", "harness.c"};
 	const Buf *bufs[] = {&h, &cc, &hc};
 	if (!gen_write_files(cdir, 3, names, bufs))

@@ -285,7 +285,8 @@ static void record(void *ctx, TuneCand *c)
 	bool ok = !strcmp(c->status, "ok");
 	TuneRecord r = {
 		.workload = s->t->key, .cc = (char *)T->m.cc,
-		.flags = (char *)T->m.flags, .cpu = (char *)T->m.cpu, .sched = c->sched,
+		.flags = (char *)T->m.flags, .cpu = (char *)T->m.cpu, .timing = (char *)T->m.timing,
+		.sched = c->sched,
 		.status = (char *)c->status, .median_ns = ok ? c->median_ns : 0, .trial = T->done + 1,
 		.origin = (char *)c->origin, .predicted = c->predicted,
 	};
@@ -373,6 +374,14 @@ static bool load_log(Tuner *T)
 	int n, ignored = 0;
 	if (!tune_log_read(T->log, &recs, &n))
 		return false;
+	/* times taken warm and cold do not compare: weft gen would pick across them */
+	for (int i = 0; i < n; i++)
+		if (strcmp(recs[i].timing, T->m.timing) != 0) {
+			error_plain("%s holds trials timed %s; trials timed %s (%s) need a log of their own", T->log,
+			            recs[i].timing, T->m.timing, strcmp(T->m.timing, "warm") ? "--cold" : "without --cold");
+			free(recs);
+			return false;
+		}
 	const char *other = NULL;
 	for (int i = 0; i < n; i++) {
 		TaskState *s = NULL;
@@ -459,6 +468,7 @@ static void remove_work_dir(void)
 
 static const char tune_usage[] =
 	"usage: weft tune MODEL --log LOG [--trials N] [--time SECONDS] [--jobs J] [--target T] [--no-graph]\n"
+	"                 [--cold]\n"
 	"       weft tune --report LOG\n";
 
 static _Noreturn void usage(const char *fmt, const char *arg)
@@ -484,6 +494,7 @@ int tune_main(int argc, char **argv)
 {
 	Tuner T = {.target = "native", .trials = -1, .jobs = 0, .graph = true};
 	const char *report = NULL, *weights = NULL;
+	bool cold = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (a[0] != '-') {
@@ -492,8 +503,12 @@ int tune_main(int argc, char **argv)
 			T.model = a;
 			continue;
 		}
-		if (!strcmp(a, "--no-graph")) { /* the one option without an argument */
+		if (!strcmp(a, "--no-graph")) { /* the options without an argument */
 			T.graph = false;
+			continue;
+		}
+		if (!strcmp(a, "--cold")) {
+			cold = true;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -542,7 +557,7 @@ int tune_main(int argc, char **argv)
 	   strided 1x1 convs subsampled), so the tasks' keys are those of the ops gen will look up */
 	if (!ir_load_weights(g, weights) || !ir_rewrite(g))
 		return EXIT_USER;
-	if (!tune_machine(T.target, &T.m))
+	if (!tune_machine(T.target, cold, &T.m))
 		return EXIT_USER;
 	ir_sched_target(T.target); /* the default rule reads the target's vector width */
 	int nt;

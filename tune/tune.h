@@ -68,6 +68,7 @@ void tune_rename_schedule(const Graph *g, int op, const Schedule *S, Schedule *o
 /* log.c: the tuning log, one JSON object per line (see the file's comment). */
 typedef struct TuneRecord {
 	char *workload, *target, *cc, *flags, *cpu, *sched, *status, *origin;
+	char *timing;      /* "warm" or "cold-l2" (TuneMachine.timing); old logs: "warm" */
 	double median_ns;  /* status "ok" only; else 0 */
 	double predicted;  /* the cost model's prediction (log ns) when it proposed it, or NAN */
 	int trial;
@@ -75,6 +76,11 @@ typedef struct TuneRecord {
 typedef struct TuneMachine {
 	const char *target, *cc, *flags, *cpu;
 	bool openmp; /* candidates built with -fopenmp ($CC takes it) */
+	/* "warm": repeats back to back, caches as the last run left them; "cold-l2" (--cold):
+	   evict_bytes written before each timed run, so its data comes from L3 or memory, as when
+	   other layers ran in between. A log holds trials of one timing only. */
+	const char *timing;
+	long evict_bytes;
 } TuneMachine;
 /* Every valid record of the log (a missing log: none); corrupt lines are skipped with a
    warning. false only if the file exists but cannot be read. */
@@ -90,7 +96,7 @@ bool tune_is_log(const char *path);
 /* measure.c: building, checking and timing candidates. */
 /* The machine record for target: flags, compiler, CPU; false (with an error) for a target that
    cannot run here (neon). */
-bool tune_machine(const char *target, TuneMachine *m);
+bool tune_machine(const char *target, bool cold, TuneMachine *m);
 typedef struct TuneBench {
 	const char *key;         /* the task's workload (a whole model: its name) */
 	Graph *model;            /* a whole model (the graph pass), or NULL for a task */

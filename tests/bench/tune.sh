@@ -11,6 +11,7 @@
 #   TUNE_LOG  the log (default $BENCH_DIR/tuned.log)   TRIALS  per layer (default 32)
 #   FILTER  extended regex on layer or network names   QUICK=1  the bench's quick subset
 #   JOBS    parallel compiles (default: every core)
+#   WARM=1  time candidates warm (back to back) instead of with --cold
 set -euo pipefail
 # The bench's layer table is one thread: tune for one (weft tune builds with -fopenmp when $CC
 # has it, and its candidates then run on OMP_NUM_THREADS threads).
@@ -28,6 +29,10 @@ FILTER=${FILTER:-}
 CC=${CC:-cc}
 jobs=()
 [ -n "${JOBS:-}" ] && jobs=(--jobs "$JOBS")
+# The bench interleaves weft with its peers, whose buffers evict weft's from L2 between two runs:
+# --cold times candidates that way (L2 written over before each run), so the tuner's best is
+# the bench's best. (Timed warm, it kept schedules that lost up to 8% in the bench.)
+[ "${WARM:-0}" = 1 ] || jobs+=(--cold)
 
 say() { printf 'bench-tune: %s\n' "$*" >&2; }
 [ -x "$WEFT" ] || { say "error: no weft binary at $WEFT (run make first)"; exit 1; }

@@ -160,4 +160,33 @@ tune_tests() {
 			pass tune/other-target
 		fi
 	fi
+
+	# --cold: records say how they were timed; a log holds one timing (times taken warm and cold
+	# do not compare); records from before the field count as warm
+	if selected tune/cold; then
+		log=$TMP/cold.log
+		: >"$TMP/tune.txt"
+		st=0
+		tune_run "$log" --trials 2 --cold || st=$?
+		why=$(log_check "$log" 2)
+		local cold warm_st=0 old_st=0
+		cold=$(grep -c '"timing": "cold-l2"' "$log")
+		tune_run "$log" --trials 3 || warm_st=$?
+		sed 's/"timing": "cold-l2", //' "$log" >"$TMP/cold_old.log"
+		tune_run "$TMP/cold_old.log" --trials 3 || old_st=$?
+		if [[ $st -ne 0 ]]; then
+			fail tune/cold "weft tune --cold exited $st" "$TMP/tune.txt" tail
+		elif [[ -n $why || $cold -ne 2 ]]; then
+			fail tune/cold "${why:-$cold of 2 records say \"timing\": \"cold-l2\"}" "$log"
+		elif [[ $warm_st -ne 1 ]] || ! grep -q "cold.log holds trials timed cold-l2; trials timed warm (without --cold) need a log of their own" "$TMP/tune.txt"; then
+			fail tune/cold "tuning warm on a cold log: exit $warm_st, want 1 and a message" "$TMP/tune.txt" tail
+		elif [[ $(wc -l <"$log") -ne 2 ]]; then
+			fail tune/cold "the refused run changed the log" "$log"
+		elif [[ $old_st -ne 0 ]] || ! grep -q "already holds 2 trials" "$TMP/tune.txt" ||
+			[[ $(grep -c '"timing": "warm"' "$TMP/cold_old.log") -ne 1 ]]; then
+			fail tune/cold "a log without timing fields was not resumed as warm (exit $old_st)" "$TMP/tune.txt" tail
+		else
+			pass tune/cold
+		fi
+	fi
 }
