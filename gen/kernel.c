@@ -368,6 +368,7 @@ static void nest_level(Emit *E, const Nest *N, int i)
 				E->vtail = x->extent - c < E->W ? x->extent - c : E->W;
 				E->vmask_pending = true;
 				E->vmask = E->vlo = E->vhi = E->vbits = NULL;
+				E->vlanes_known = false;
 				nest_level(E, N, i + 1);
 			}
 			E->bound[v] = false;

@@ -59,6 +59,10 @@ typedef struct Emit {
 	bool vmask_pending;     /* the chunk's first level: its mask not made yet */
 	const char *vmask, *vlo, *vhi;
 	const char *vbits;      /* or the mask's lanes as a constant bit set (vlo, vhi NULL) */
+	/* the lanes of vlo..vhi when the guards that make them are constants (a padding column of
+	   an unrolled tap, a tail); vlo, vhi print the same either way */
+	bool vlanes_known;
+	uint64_t vlanes;
 	int64_t vdelta[64];     /* an irregular access: each lane's distance from lane 0 */
 	const char *vmask_decl[2 * IR_MAX_GUARDS + 2]; /* its declaration, printed at first use */
 	int nvmask_decl;
@@ -135,5 +139,6 @@ const char *vec_use_mask(Emit *E);
    lanes are known here (lanes: the chunk's, all or a constant mask's): the text of a shared
    vector or of a shift of two, or NULL to load it as usual. */
 const char *vshift_load(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes);
+const char *vshift_load2(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes);
 
 #endif

@@ -165,16 +165,21 @@ static const char *delta_list(const Emit *E)
 	return s;
 }
 
-/* The lanes of the current chunk that hold, when they are known here: all of the chunk's, or
-   a constant mask's; false under a mask computed at run time. */
-static bool known_lanes(const Emit *E, uint64_t *lanes)
+/* The lanes of the current chunk that hold, when they are known here: all of the chunk's, a
+   constant mask's, or (affine) those of a mask printed from bounds that are constants; false
+   under a mask computed at run time. Unit-stride taps ask without affine: under such a mask
+   gcc folds each tap's masked load, FMA and blend into one masked FMA from memory, and shared
+   vectors slowed mb_dw5 (28x28) from 25-28 to 30-34 us. */
+static bool known_lanes(const Emit *E, uint64_t *lanes, bool affine)
 {
 	if (!E->vmask) {
 		*lanes = E->vtail >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << E->vtail) - 1;
 		return true;
 	}
-	if (!E->vbits)
-		return false;
+	if (!E->vbits) {
+		*lanes = E->vlanes;
+		return affine && E->vlanes_known;
+	}
 	*lanes = strtoull(E->vbits, NULL, 16);
 	return true;
 }
@@ -188,7 +193,7 @@ static const char *windows_load(Emit *E, const char *p, const char *at)
 	uint64_t lanes;
 	int64_t W = E->W, start[2] = {0, 0};
 	if (!gen_template_find(E->G->vt, "perm2") || !gen_template_find(E->G->vt, "loadbits") ||
-	    W > 32 || !known_lanes(E, &lanes) || lanes == 0)
+	    W > 32 || !known_lanes(E, &lanes, false) || lanes == 0)
 		return NULL;
 	uint64_t elems[2] = {0, 0};
 	int win[64];
@@ -325,7 +330,8 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 		prefetch_next(E, t, idx, k);
 	const char *p = kernel_ptr(E, t);
 	uint64_t lanes;
-	const char *shared = k == 1 && known_lanes(E, &lanes) ? vshift_load(E, t, p, off0, lanes) : NULL;
+	const char *shared = k == 1 && known_lanes(E, &lanes, false) ? vshift_load(E, t, p, off0, lanes)
+	                   : k == 2 && known_lanes(E, &lanes, true) ? vshift_load2(E, t, p, off0, lanes) : NULL;
 	if (shared)
 		return shared;
 	if (k == 0)
@@ -657,6 +663,18 @@ static bool lane_bits(Emit *E, const Guard *const *mg, int n, uint64_t *bits)
 	return ok;
 }
 
+/* Are the guards' expressions constants (no loop variable free)? */
+static bool all_const(const Emit *E, const Ix *const *e, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int64_t lo, hi;
+		ix_bounds(e[i], E->extent, &lo, &hi);
+		if (lo != hi)
+			return false;
+	}
+	return true;
+}
+
 /* The mask of a constant set of lanes; false if none holds. */
 static bool const_mask(Emit *E, uint64_t bits)
 {
@@ -711,6 +729,11 @@ bool vec_open_mask(Emit *E, const Guard *const *mg, int n)
 		vec_fail(E, ir_fmt("%s has no masks for partial vectors", E->G->vtarget));
 		return true;
 	}
+	/* guards that do not move with the loops left (a padding column of an unrolled tap, a
+	   tail): the chunk's lanes are known here, so stride-2 loads can share vectors
+	   (gen/vshift.c). The mask still prints from vlo, vhi: gcc 12 compiled the same kernels
+	   with constant masks into more loads and spills (mb_dw5, AVX-512: 25-28 -> 38 us). */
+	E->vlanes_known = all_const(E, e0, n) && E->W <= 32 && lane_bits(E, mg, n, &E->vlanes);
 	/* printed at the mask's first use (a chunk may not need it: unused locals warn) */
 	int id = ++E->nextv;
 	E->vlo = ir_fmt("weft_lo%d", id);

@@ -31,7 +31,8 @@
 # Lanes in two windows (irregular distances, such as two rows of a small map at stride 2):
 # @loadbits ($1 address, $2 an unsigned constant: the elements to read, 0 elsewhere, no fault),
 # @perm2 (lane i of the result: element $2[i] of $1 then $3, a list of W ints), @maskz ($1
-# mask: its lanes of $2, 0 elsewhere). A table without them gathers such lanes.
+# mask: its lanes of $2, 0 elsewhere). A table without them gathers such lanes. @perm2 also
+# serves a stride-2 tap from two vectors shared with its neighbours (gen/vshift.c).
 # Strided stores of a register block, transposed: @tstore ($1 address of row 0's lane 0, $2 the
 # distance between lanes in elements, $3 the number of rows n, 1 to @tstore_rows, $4 an array of
 # @tstore_rows vectors, those from n on unused) stores lane l of row j at $1[l * $2 + j]: for an

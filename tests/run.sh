@@ -351,6 +351,19 @@ test_targets() {
 				fail "$name" "dw_taps_7x7 (--target $t): lines with alignr: $ns, table has @alignr: $want"
 			fi
 		fi
+		# A stride-2 row's taps: vectors loaded once and permuted (@perm2) where the table can,
+		# each tap's own pair of loads on the others.
+		name=targets/$t/strided-shared-loads
+		if selected "$name"; then
+			local np want=0
+			np=$(gen_count "$t" 'permutex2var_ps(weft_v' tests/run/dw_s2_wide.weft)
+			grep -q '^@perm2' "templates/$t.tpl" && grep -q '^@maskbits' "templates/$t.tpl" && want=1
+			if [[ $np != none && $(( np > 0 )) -eq $want ]]; then
+				pass "$name"
+			else
+				fail "$name" "dw_s2_wide (--target $t): permutations of shared vectors: $np, table has @perm2: $want"
+			fi
+		fi
 		# Schedules that vectorize stages calling exp, sigmoid, tanh or gelu (the tables' helpers).
 		for s in tests/schedules/vec_*.sched; do
 			name=targets/$t/sched/$(basename "$s" .sched)
