@@ -21,9 +21,10 @@
  * Stride 2 (vshift_load2): a row's taps at stride 2 (a depthwise conv's vector of output
  * pixels) read every other element at distances 1 apart; with the table's @perm2, a tap whose
  * lanes fall in V_q and V_q+1 is one permutation of the two (elements r, r + 2, ...) instead of
- * two loads and a permutation, and taps s and s + 1 read the same pair. AVX-512, mb_dw4
- * (56x56x128, stride 2; a harness, warm): 42.5 -> 32.4 us. A tap whose last lane reaches into
- * V_q+2 loads its own pair.
+ * two loads and a permutation, and taps s and s + 1 read the same pair. AVX-512 on AMD EPYC,
+ * where a split load takes two load slots: mb_dw4 (56x56x128, stride 2; a harness, warm)
+ * 40.8 -> 34.6 us, 0.51 -> 0.89 of oneDNN in `make bench`. A tap whose last lane reaches into
+ * V_q+2 loads its own pair (two permutations of three vectors instead measured no better).
  *
  * Which groups: the SIMD branch is first rendered as a probe (E->vprobe, output dropped) that
  * records each group and whether two of its offsets differ by a non-multiple of W; the real
