@@ -24,7 +24,8 @@
  * two loads and a permutation, and taps s and s + 1 read the same pair. AVX-512 on AMD EPYC,
  * where a split load takes two load slots: mb_dw4 (56x56x128, stride 2; a harness, warm)
  * 40.8 -> 34.6 us, 0.51 -> 0.89 of oneDNN in `make bench`. A tap whose last lane reaches into
- * V_q+2 loads its own pair (two permutations of three vectors instead measured no better).
+ * V_q+2 reads as before, a pair of loads (under a mask of irregular lanes, a gather); two
+ * permutations of three shared vectors instead measured no better.
  *
  * Which groups: the SIMD branch is first rendered as a probe (E->vprobe, output dropped) that
  * records each group and whether two of its offsets differ by a non-multiple of W; the real
@@ -183,6 +184,15 @@ static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need, bool make)
 	return v->v[i];
 }
 
+/* Would vq(E, v, q, need, true) give a vector (without printing one)? */
+static bool vq_ready(const Emit *E, const VGroup *v, int64_t q, uint64_t need)
+{
+	if (q < VQ_MIN || q >= VQ_MIN + VQ_N)
+		return false;
+	int i = (int)(q - VQ_MIN);
+	return !v->v[i] || !in_scope(E->G, v->vind[i], v->vsnap[i]) || (need & ~v->valid[i]) == 0;
+}
+
 const char *vshift_load(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes)
 {
 	if (!gen_template_find(E->G->vt, "alignr") || !gen_template_find(E->G->vt, "maskbits") || E->W > 64)
@@ -238,10 +248,17 @@ const char *vshift_load2(Emit *E, int t, const char *p, const Ix *off, uint64_t 
 				return NULL;
 			need[e / W] |= (uint64_t)1 << (e % W);
 		}
+	if (!need[0] && need[1]) { /* the lanes read only V_q+1 (the first ones masked off) */
+		q++, r -= W;
+		need[0] = need[1], need[1] = 0;
+	}
+	/* both or neither: a vector loaded here and then not used would be an unused local */
+	if (!vq_ready(E, v, q, need[0]) || (need[1] && !vq_ready(E, v, q + 1, need[1])))
+		return NULL;
 	const char *lo = vq(E, v, q, need[0], true);
 	const char *hi = need[1] ? vq(E, v, q + 1, need[1], true) : lo;
 	if (!lo || !hi)
-		return NULL;
+		die("vshift_load2: a vector found ready was not given");
 	char *list = "";
 	for (int64_t j = 0; j < W; j++) /* a lane not read takes element 0 (any would do) */
 		list = ir_fmt("%s%s%lld", list, j ? ", " : "", (lanes >> j & 1) ? (long long)(r + 2 * j) : 0LL);

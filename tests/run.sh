@@ -370,7 +370,8 @@ test_targets() {
 			[[ -e $s ]] && selected "$name" || continue
 			f=$(sed -n 's/^# model: //p' "$s")
 			st=0
-			WEFT_CFLAGS="$flags" limited 120 "$WEFT" verify "$f" --schedule "$s" --target "$t" >"$TMP/verify.txt" 2>&1 || st=$?
+			# built strict: a schedule's code must be warning-free too (an unused local, say)
+			WEFT_CFLAGS="$flags -Wall -Wextra -pedantic -Werror" limited 120 "$WEFT" verify "$f" --schedule "$s" --target "$t" >"$TMP/verify.txt" 2>&1 || st=$?
 			if [[ $st -eq 0 ]]; then pass "$name"; else fail "$name" "weft verify $f --schedule $s --target $t: $(why $st)" "$TMP/verify.txt" tail; fi
 		done
 		# Random schedules on this target (the SIMD branch where a schedule vectorizes).
