@@ -225,7 +225,7 @@ const char *vshift_load(Emit *E, int t, const char *p, const Ix *off, uint64_t l
 
 /* A stride-2 load (lane j reads off + 2j) from the group's vectors: one permutation of V_q and
    V_q+1 instead of two loads and one. Only where the lanes' elements fall in those two (a tap
-   whose last lane reaches into V_q+2 loads its own pair). */
+   whose last lane reaches into V_q+2 reads as it would without the group). */
 const char *vshift_load2(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes)
 {
 	int64_t W = E->W;

@@ -661,8 +661,8 @@ static int tune_report(const char *path)
 	for (int k = 0; k < ng; k++) {
 		Group *gr = &G[k];
 		if (!strncmp(gr->first->workload, "graph ", 6)) { /* a graph pass: whole-model times */
-			printf("model %s: the whole model (graph pass), target %s on %s\n", gr->first->workload + 6,
-			       gr->first->target, gr->first->cpu);
+			printf("model %s: the whole model (graph pass), target %s on %s, timed %s\n", gr->first->workload + 6,
+			       gr->first->target, gr->first->cpu, gr->first->timing);
 			printf("  measurements %d (%d ok); default rule %s; fastest single measurement %s\n", gr->trials,
 			       gr->ok, gr->def ? ms(gr->def->median_ns) : "-", gr->best ? ms(gr->best->median_ns) : "-");
 			double worst;
@@ -688,7 +688,8 @@ static int tune_report(const char *path)
 				printf("  %.*s\n", (int)len, p);
 			p += len + (nl != NULL);
 		}
-		printf("  target %s on %s (%s)\n", gr->first->target, gr->first->cpu, gr->first->cc);
+		printf("  target %s on %s (%s), timed %s\n", gr->first->target, gr->first->cpu, gr->first->cc,
+		       gr->first->timing);
 		double rho = tune_spearman(gr->pred, gr->meas, gr->npred);
 		printf("  trials %d (%d ok); default %s; best %s", gr->trials, gr->ok,
 		       gr->def ? ms(gr->def->median_ns) : "-", gr->best ? ms(gr->best->median_ns) : "-");

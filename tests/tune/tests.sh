@@ -182,6 +182,8 @@ tune_tests() {
 			fail tune/cold "tuning warm on a cold log: exit $warm_st, want 1 and a message" "$TMP/tune.txt" tail
 		elif [[ $(wc -l <"$log") -ne 2 ]]; then
 			fail tune/cold "the refused run changed the log" "$log"
+		elif ! "$WEFT" tune --report "$log" 2>&1 | grep -q "timed cold-l2"; then
+			fail tune/cold "weft tune --report does not say the trials were timed cold-l2" "$log"
 		elif [[ $old_st -ne 0 ]] || ! grep -q "already holds 2 trials" "$TMP/tune.txt" ||
 			[[ $(grep -c '"timing": "warm"' "$TMP/cold_old.log") -ne 1 ]]; then
 			fail tune/cold "a log without timing fields was not resumed as warm (exit $old_st)" "$TMP/tune.txt" tail
