@@ -155,18 +155,27 @@ static uint64_t lanes_inside(const Emit *E, int t, const Ix *off)
 
 static uint64_t all_lanes(const Emit *E) { return E->W >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << E->W) - 1; }
 
-/* V_q of group v holding at least lanes need; if it is not loaded yet and make, loaded here
-   (need's lanes are inside the tensor); else NULL. */
-static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need, bool make)
+/* Can V_q of group v serve lanes need: in range, and either held in scope with those lanes or
+   not held (then it would be loaded)? */
+static bool vq_ready(const Emit *E, const VGroup *v, int64_t q, uint64_t need)
 {
 	if (q < VQ_MIN || q >= VQ_MIN + VQ_N)
+		return false;
+	int i = (int)(q - VQ_MIN);
+	return !v->v[i] || !in_scope(E->G, v->vind[i], v->vsnap[i]) || (need & ~v->valid[i]) == 0;
+}
+
+/* V_q of group v holding at least lanes need; if it is not held (never loaded, or declared in a
+   block that has closed since: a guard's, a loop's) and make, loaded here (need's lanes are
+   inside the tensor); else NULL. */
+static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need, bool make)
+{
+	if (!vq_ready(E, v, q, need))
 		return NULL;
 	int i = (int)(q - VQ_MIN);
 	Gen *G = E->G;
-	if (v->v[i] && !in_scope(G, v->vind[i], v->vsnap[i]))
-		v->v[i] = NULL; /* declared in a block that has closed since (a guard's, a loop's) */
-	if (v->v[i])
-		return (need & ~v->valid[i]) == 0 ? v->v[i] : NULL;
+	if (v->v[i] && in_scope(G, v->vind[i], v->vsnap[i]))
+		return v->v[i];
 	if (!make)
 		return NULL;
 	const Ix *off = kernel_fold(E, ix_addc(v->origin, q * E->W));
@@ -184,26 +193,28 @@ static const char *vq(Emit *E, VGroup *v, int64_t q, uint64_t need, bool make)
 	return v->v[i];
 }
 
-/* Would vq(E, v, q, need, true) give a vector (without printing one)? */
-static bool vq_ready(const Emit *E, const VGroup *v, int64_t q, uint64_t need)
+/* The group whose vectors a load may share (its group shifty, the tensor not written in the
+   block), at distance *d from the group's origin; NULL if none. The probe records the load and
+   gives NULL. */
+static VGroup *sharing_group(Emit *E, int t, const char *p, const Ix *off, int64_t *d)
 {
-	if (q < VQ_MIN || q >= VQ_MIN + VQ_N)
-		return false;
-	int i = (int)(q - VQ_MIN);
-	return !v->v[i] || !in_scope(E->G, v->vind[i], v->vsnap[i]) || (need & ~v->valid[i]) == 0;
+	if (E->vprobe) {
+		probe_load(E, t, p, off);
+		return NULL;
+	}
+	/* only shifty groups ask whether the block writes the tensor (a walk of its stages) */
+	if (!probed_shifty(E, t, p, off) || written_here(E, t))
+		return NULL;
+	return find_group(E, t, p, off, d);
 }
 
 const char *vshift_load(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes)
 {
 	if (!gen_template_find(E->G->vt, "alignr") || !gen_template_find(E->G->vt, "maskbits") || E->W > 64)
 		return NULL;
-	if (E->vprobe) {
-		probe_load(E, t, p, off);
-		return NULL;
-	}
 	int64_t d, r;
-	VGroup *v; /* only shifty groups ask whether the block writes the tensor (a walk of its stages) */
-	if (!probed_shifty(E, t, p, off) || written_here(E, t) || !(v = find_group(E, t, p, off, &d)))
+	VGroup *v = sharing_group(E, t, p, off, &d);
+	if (!v)
 		return NULL;
 	int64_t q = lane_split(d, E->W, &r), W = E->W;
 	uint64_t all = all_lanes(E);
@@ -231,13 +242,9 @@ const char *vshift_load2(Emit *E, int t, const char *p, const Ix *off, uint64_t 
 	int64_t W = E->W;
 	if (!gen_template_find(E->G->vt, "perm2") || !gen_template_find(E->G->vt, "maskbits") || W > 32)
 		return NULL;
-	if (E->vprobe) {
-		probe_load(E, t, p, off);
-		return NULL;
-	}
 	int64_t d, r;
-	VGroup *v;
-	if (!probed_shifty(E, t, p, off) || written_here(E, t) || !(v = find_group(E, t, p, off, &d)))
+	VGroup *v = sharing_group(E, t, p, off, &d);
+	if (!v)
 		return NULL;
 	int64_t q = lane_split(d, W, &r);
 	uint64_t need[2] = {0, 0}; /* the elements of V_q and V_q+1 read */
