@@ -8,8 +8,8 @@
  * each implementation once and checks it (|got-want| <= 1e-3*max(|want|,1)), then times them
  * interleaved (one run of each per round, so drift hits all alike) and reports the median. An
  * implementation whose first run already exceeds the time budget is not repeated. Then the
- * example models (variant "e2e"), timed the same way. The peak is measured before and after
- * and the higher one is used. Output, once everything is measured: a Markdown table on stdout
+ * example models (variant "e2e"), each with its tuned build interleaved run by run. The peak
+ * is measured before and after and the higher one is used. Output, once everything is measured: a Markdown table on stdout
  * (progress goes to stderr) and one CSV row per measurement appended to FILE.
  */
 #include <errno.h>
@@ -411,22 +411,43 @@ static void run_layer(const Layer *L, const Opts *o)
 	free(ref);
 }
 
+/* The e2e kernel named NAME_tuned (the --schedule LOG build of model NAME), or NULL. */
+static const WeftKernel *tuned_e2e(const char *name)
+{
+	for (int i = 0; i < weft_nkernels; i++) {
+		const WeftKernel *k = &weft_kernels[i];
+		size_t n = strlen(name);
+		if (!strcmp(k->variant, "e2e") && !strncmp(k->name, name, n) && !strcmp(k->name + n, "_tuned"))
+			return k;
+	}
+	return NULL;
+}
+
+/* Each example model, and its tuned build when there is one, timed interleaved in one row: the
+   two alternate run by run, so the host's slow and fast phases fall on both alike and their
+   ratio holds where either time alone moves by 10%. */
 static void run_e2e(const Opts *o)
 {
 	for (int i = 0; i < weft_nkernels && nrows < NSUITE + KMAX_E2E; i++) {
 		const WeftKernel *k = &weft_kernels[i];
-		if (strcmp(k->variant, "e2e"))
+		size_t len = strlen(k->name);
+		if (strcmp(k->variant, "e2e") || (len > 6 && !strcmp(k->name + len - 6, "_tuned")))
 			continue;
-		fprintf(stderr, "bench: %d thread%s: %s end to end\n", o->threads,
-			o->threads > 1 ? "s" : "", k->name);
+		const WeftKernel *t = tuned_e2e(k->name);
+		fprintf(stderr, "bench: %d thread%s: %s end to end%s\n", o->threads, o->threads > 1 ? "s" : "",
+		        k->name, t ? ", default and tuned interleaved" : "");
 		Row *row = &rows[nrows++];
 		row->k = k;
-		row->n = 1;
-		Impl *m = &row->im[0];
-		m->label = "weft", m->id = "weft";
-		weft_setup(m, k, NULL);
-		measure(m, 1, o, NULL, 0);
-		impl_free(m);
+		row->n = t ? 2 : 1;
+		row->im[0].label = "weft", row->im[0].id = "weft";
+		weft_setup(&row->im[0], k, NULL);
+		if (t) {
+			row->im[1].label = "weft tuned", row->im[1].id = "weft";
+			weft_setup(&row->im[1], t, NULL);
+		}
+		measure(row->im, row->n, o, NULL, 0);
+		for (int j = 0; j < row->n; j++)
+			impl_free(&row->im[j]);
 	}
 }
 
@@ -490,17 +511,27 @@ static void print_results(const Opts *o)
 		printf("- %s: %s\n", choice[i].what, choice[i].layers);
 	for (int i = 0; i < nrows; i++) {
 		const Row *row = &rows[i];
-		const Impl *m = &row->im[0];
 		if (!row->k)
 			continue;
 		if (!e2e)
-			printf("\n| model (end to end) | weft ms / inference | runs |\n|---|--:|--:|\n");
+			printf("\n| model (end to end) | weft ms / inference | tuned ms / inference | default/tuned | runs |\n"
+			       "|---|--:|--:|--:|--:|\n");
 		e2e = true;
-		if (m->status[0])
-			printf("| %s | %s | 0 |\n", row->k->name, m->status);
-		else
-			printf("| %s | %.2f | %d |\n", row->k->name, m->median * 1e3, m->ntimes);
-		csv_row(o, row->k->name, row->k->name, "e2e", "", 0, m);
+		char c[2][64], r[64] = "-";
+		for (int j = 0; j < 2; j++) {
+			const Impl *m = &row->im[j];
+			if (j >= row->n)
+				snprintf(c[j], sizeof c[j], "-");
+			else if (m->status[0])
+				snprintf(c[j], sizeof c[j], "%s", m->status);
+			else
+				snprintf(c[j], sizeof c[j], "%.2f", m->median * 1e3);
+		}
+		if (row->n == 2 && !row->im[0].status[0] && !row->im[1].status[0])
+			snprintf(r, sizeof r, "%.3f", row->im[0].median / row->im[1].median);
+		printf("| %s | %s | %s | %s | %d |\n", row->k->name, c[0], c[1], r, row->im[0].ntimes);
+		for (int j = 0; j < row->n; j++)
+			csv_row(o, row->im[j].k->name, row->im[j].k->name, "e2e", "", 0, &row->im[j]);
 	}
 	if (!e2e)
 		printf("\nend to end: no example model was built (run.sh said why)\n");
