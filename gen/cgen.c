@@ -2,8 +2,8 @@
  * scheduled loop program.
  *
  * This file writes the frame of the output: the header, the params as static arrays (packed
- * into their layouts here, at generation time; or, for fuzzing, mutable arrays that
- * NAME_init_params fills from the logical blob), and NAME_run (argument checks, then one block
+ * into their layouts here, at generation time; or, for fuzzing and tuning, mutable arrays that
+ * NAME_init_params fills from the logical blob, NAME_params_each lists), and NAME_run (argument checks, then one block
  * per stage nest in program order, then return 0). It knows where each tensor's bytes live from
  * the memory plan (Tensor.store, ws_offset, view_of), which it remakes from the program first,
  * and inserts the copies the plan leaves to it: an output whose bytes are not the caller's
@@ -229,8 +229,10 @@ static void emit_header(const Graph *g, bool runtime, Buf *h)
 	emitf(h, ";\n");
 	if (runtime)
 		emitf(h, "\n/* Fill the params from their logical values, in declaration order, row-major (once,\n"
-		         "   before %s_run; not reentrant). */\nvoid %s_init_params(const float *logical);\n",
-		      g->name, g->name);
+		         "   before %s_run; not reentrant). */\nvoid %s_init_params(const float *logical);\n"
+		         "/* Call f on each param array's bytes (the tuner's harness flushes them from the caches). */\n"
+		         "void %s_params_each(void (*f)(const void *p, unsigned long bytes));\n",
+		      g->name, g->name, g->name);
 	emitf(h, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s_H */\n", M);
 }
 
@@ -350,6 +352,13 @@ static void emit_init_params(Gen *G)
 	}
 	G->ind = 0;
 	emitf(G->c, "}\n\n");
+	emitf(G->c, "void %s_params_each(void (*f)(const void *p, unsigned long bytes))\n{\n", g->name);
+	for (int i = 0; i < g->nparams; i++) {
+		const Tensor *t = &g->tensors[g->params[i]];
+		if (t->store == STORE_PARAM && param_used(g, g->params[i]))
+			emitf(G->c, "\tf(weft_p_%s, sizeof weft_p_%s);\n", t->name, t->name);
+	}
+	emitf(G->c, "\t(void)f;\n}\n\n");
 }
 
 /* One line of the model, safe inside a C comment. */

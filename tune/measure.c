@@ -9,9 +9,9 @@
  * outputs and workspace with NaN, runs once and compares every output with the reference
  * (weft's tolerance) before timing anything; then a warm-up, then repeats (batched so that a
  * sample lasts about a millisecond) until at least 100 ms and 3 samples; it prints the median.
- * With --cold (TuneMachine.timing), each sample is one run after a buffer twice L2's size was
- * written, so the run's data comes from L3 or memory (how `make bench`, which interleaves the
- * implementations, and a model, where other layers run in between, find their caches).
+ * With --cold (TuneMachine.timing), each sample is one run (at most 100) after a buffer twice
+ * L2's size was written and the big params were flushed from every cache (emit_flush): its
+ * input comes from L3, its weights from memory, as in a model.
  * A profiled whole model (the graph pass) also times each op between the marks its NAME_run
  * makes (gen's profile option), over at least 9 samples and 0.3 s, and prints each op's median.
  * Test hook: a candidate's inject field (crash, hang, wrong, compile) makes its harness crash,
@@ -88,7 +88,9 @@ static bool cc_has_openmp(void)
 }
 
 /* Bytes --cold writes before each timed run: twice the L2 cache (at least 4 MB), so that what
-   the run reads comes from L3 or memory. */
+   the run reads comes from L3 or memory, as a layer's input does in a model (the layer before
+   wrote it, other work ran since); its params are flushed from every cache besides (see
+   emit_flush). */
 static long evict_bytes(void)
 {
 	long l2 = 0;
@@ -112,7 +114,7 @@ bool tune_machine(const char *target, bool cold, TuneMachine *m)
 	                  extra && *extra ? " " : "", extra ? extra : "");
 	m->cc = tune_cc_version();
 	m->cpu = tune_cpu_model();
-	m->timing = cold ? "cold-l2" : "warm";
+	m->timing = cold ? "cold" : "warm";
 	m->evict_bytes = cold ? evict_bytes() : 0;
 	return true;
 }
@@ -221,6 +223,22 @@ static void emit_evict(long floats, Buf *b)
 	         "\tweft_evict_sink = s;\n}\n", floats);
 }
 
+/* --cold with params filled at run time (big ones: task_params_each lists them): each line of
+   them flushed from every cache level before each timed run, as a model finds a layer's
+   weights (read once per inference, evicted by the other layers' since). Evicting L2 alone
+   (session 10) kept schedules that re-read 4 MB of weights from L3, 25% slower once L3 was
+   shared; writing a buffer twice L3's size instead made small layers' inputs come from
+   memory too, and on them the tuner kept scalar schedules 5x slower from cache. Small params
+   (compiled in) stay where L2's eviction leaves them. Only x86 has a flush a C program can
+   issue (clflush); elsewhere the params stay in L3. */
+static void emit_flush(Buf *b)
+{
+	emitf(b, "#if defined(__SSE2__)\n#include <emmintrin.h>\n"
+	         "static void weft_flush(const void *p, unsigned long bytes)\n{\n"
+	         "\tconst char *c = p;\n\tfor (unsigned long i = 0; i < bytes; i += 64)\n"
+	         "\t\t_mm_clflush(c + i);\n\t_mm_mfence();\n}\n#endif\n");
+}
+
 static void emit_harness(const Graph *g, bool runtime_params, bool profile, long evict_floats, Buf *b)
 {
 	int nin = g->ninputs, nout = g->noutputs;
@@ -229,6 +247,8 @@ static void emit_harness(const Graph *g, bool runtime_params, bool profile, long
 		emit_profiler(g, b);
 	if (evict_floats)
 		emit_evict(evict_floats, b);
+	if (evict_floats && runtime_params)
+		emit_flush(b);
 	emitf(b, "int main(int argc, char **argv)\n{\n\tconst char *dir = argv[1];\n"
 	         "\tconst char *mode = argc > 2 ? argv[2] : \"\";\n\tchar name[64];\n");
 	emitf(b, "\tfloat *in[%d], *want[%d], *out[%d];\n", nin + 1, nout + 1, nout + 1);
@@ -276,11 +296,15 @@ static void emit_harness(const Graph *g, bool runtime_params, bool profile, long
 	emitf(b, "\tstatic double samples[1000];\n\tint n = 0;\n\tdouble total = 0;\n");
 	if (profile)
 		emitf(b, "\tstatic double ops[1000][NOPS];\n");
-	emitf(b, "\twhile ((n < %d || total < %s) && n < 1000) {\n", profile ? 9 : 3, profile ? "0.3" : "0.1");
+	/* cold: at most 100 samples, each after a write of 4 MB or more (and a flush) */
+	emitf(b, "\twhile ((n < %d || total < %s) && n < %d) {\n", profile ? 9 : 3, profile ? "0.3" : "0.1",
+	      evict_floats ? 100 : 1000);
 	if (profile)
 		emitf(b, "\t\tmemset(weft_prof_acc, 0, sizeof weft_prof_acc);\n");
 	if (evict_floats)
 		emitf(b, "\t\tweft_evict(evict);\n");
+	if (evict_floats && runtime_params)
+		emitf(b, "#if defined(__SSE2__)\n\t\ttask_params_each(weft_flush);\n#endif\n");
 	emitf(b, "\t\tdouble s = weft_now();\n\t\tfor (long k = 0; k < batch; k++)\n\t\t\t%s;\n"
 	         "\t\tdouble d = weft_now() - s;\n", call);
 	if (profile)

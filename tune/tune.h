@@ -68,7 +68,7 @@ void tune_rename_schedule(const Graph *g, int op, const Schedule *S, Schedule *o
 /* log.c: the tuning log, one JSON object per line (see the file's comment). */
 typedef struct TuneRecord {
 	char *workload, *target, *cc, *flags, *cpu, *sched, *status, *origin;
-	char *timing;      /* "warm" or "cold-l2" (TuneMachine.timing); old logs: "warm" */
+	char *timing;      /* "warm" or "cold" (TuneMachine.timing); old logs: "warm" */
 	double median_ns;  /* status "ok" only; else 0 */
 	double predicted;  /* the cost model's prediction (log ns) when it proposed it, or NAN */
 	int trial;
@@ -76,9 +76,10 @@ typedef struct TuneRecord {
 typedef struct TuneMachine {
 	const char *target, *cc, *flags, *cpu;
 	bool openmp; /* candidates built with -fopenmp ($CC takes it) */
-	/* "warm": repeats back to back, caches as the last run left them; "cold-l2" (--cold):
-	   evict_bytes written before each timed run, so its data comes from L3 or memory, as when
-	   other layers ran in between. A log holds trials of one timing only. */
+	/* "warm": repeats back to back, caches as the last run left them; "cold" (--cold):
+	   evict_bytes (twice L2) written and the big params flushed from every cache before each
+	   timed run, so its input comes from L3 and its weights from memory, as in a model. A log
+	   holds trials of one timing only ("cold-l2", L2 evicted only, was session 10's --cold). */
 	const char *timing;
 	long evict_bytes;
 } TuneMachine;

@@ -29,9 +29,11 @@ FILTER=${FILTER:-}
 CC=${CC:-cc}
 jobs=()
 [ -n "${JOBS:-}" ] && jobs=(--jobs "$JOBS")
-# The bench interleaves weft with its peers, whose buffers evict weft's from L2 between two runs:
-# --cold times candidates that way (L2 written over before each run), so the tuner's best is
-# the bench's best. (Timed warm, it kept schedules that lost up to 8% in the bench.)
+# The bench interleaves weft with its peers, and on a shared host other tenants share L3: --cold
+# times each candidate with L2 written over and the layer's weights flushed before the run, so
+# the tuner's best is the bench's best. (Timed warm, it kept schedules that lost up to 8% in the
+# bench; with L2 evicted only, a 1x1 conv's schedule that re-read its 4 MB of weights from L3
+# lost 25%.)
 [ "${WARM:-0}" = 1 ] || jobs+=(--cold)
 
 say() { printf 'bench-tune: %s\n' "$*" >&2; }

@@ -141,6 +141,44 @@ tune_tests() {
 		fi
 	fi
 
+	# which whole schedule gen takes: one that beat the default measured beside it every time,
+	# three times at least, by 1% or more at the median; else the default (records of the graph
+	# pass's log, their times set by hand)
+	if selected tune/graph-choice; then
+		log=$TMP/graph.log
+		[[ -s $log ]] || tune_run "$log" --graph --trials 6 >/dev/null 2>&1 || true
+		local d x why=""
+		d=$(grep '^{"workload": "graph tiny' "$log" | grep '"origin": "default"' | grep '"status": "ok"' | head -1)
+		x=$(grep '^{"workload": "graph tiny' "$log" | grep -v '"origin": "default"' | grep '"status": "ok"' |
+			grep -vF "$(sed 's/.*"sched": \("[^"]*"\).*/\1/' <<<"$d")" | head -1)
+		at() { sed -E "s/\"median_ns\": [0-9.]+/\"median_ns\": $2/" <<<"$1"; }
+		choice() { # the times of D X D X D ...: what --report says gen uses
+			local i=0 t
+			: >"$TMP/choice.log"
+			for t in "$@"; do
+				if ((i % 2 == 0)); then at "$d" "$t"; else at "$x" "$t"; fi >>"$TMP/choice.log"
+				i=$((i + 1))
+			done
+			"$WEFT" tune --report "$TMP/choice.log" 2>&1 | grep 'weft gen uses'
+		}
+		if [[ -z $d || -z $x ]]; then
+			why="the graph pass's log has no default and other whole schedule to pair"
+		elif ! choice 1000 950 1010 960 1000 955 1000 | grep -q 'a whole schedule'; then
+			why="a schedule faster than the default beside it three times was not taken"
+		elif ! choice 1000 950 1010 1030 1000 955 1000 | grep -q 'the default rule'; then
+			why="a schedule slower than the default beside it once was taken"
+		elif ! choice 1000 900 1000 900 1000 | grep -q 'the default rule'; then
+			why="a schedule that beat the default only twice was taken"
+		elif ! choice 1000 996 1000 995 1000 996 1000 | grep -q 'the default rule'; then
+			why="a schedule faster than the default by less than 1% was taken"
+		fi
+		if [[ -n $why ]]; then
+			fail tune/graph-choice "$why" "$TMP/choice.log"
+		else
+			pass tune/graph-choice
+		fi
+	fi
+
 	if selected tune/other-target; then
 		log=$TMP/other.log
 		: >"$TMP/tune.txt"
@@ -170,23 +208,29 @@ tune_tests() {
 		tune_run "$log" --trials 2 --cold || st=$?
 		why=$(log_check "$log" 2)
 		local cold warm_st=0 old_st=0
-		cold=$(grep -c '"timing": "cold-l2"' "$log")
+		cold=$(grep -c '"timing": "cold"' "$log")
 		tune_run "$log" --trials 3 || warm_st=$?
-		sed 's/"timing": "cold-l2", //' "$log" >"$TMP/cold_old.log"
+		sed 's/"timing": "cold", //' "$log" >"$TMP/cold_old.log"
 		tune_run "$TMP/cold_old.log" --trials 3 || old_st=$?
+		# session 10's --cold evicted L2 only: its "cold-l2" trials are another kind
+		local l2_st=0
+		sed 's/"timing": "cold"/"timing": "cold-l2"/' "$log" >"$TMP/cold_l2.log"
+		tune_run "$TMP/cold_l2.log" --trials 3 --cold || l2_st=$?
 		if [[ $st -ne 0 ]]; then
 			fail tune/cold "weft tune --cold exited $st" "$TMP/tune.txt" tail
 		elif [[ -n $why || $cold -ne 2 ]]; then
-			fail tune/cold "${why:-$cold of 2 records say \"timing\": \"cold-l2\"}" "$log"
-		elif [[ $warm_st -ne 1 ]] || ! grep -q "cold.log holds trials timed cold-l2; trials timed warm (without --cold) need a log of their own" "$TMP/tune.txt"; then
+			fail tune/cold "${why:-$cold of 2 records say \"timing\": \"cold\"}" "$log"
+		elif [[ $warm_st -ne 1 ]] || ! grep -q "cold.log holds trials timed cold; trials timed warm (without --cold) need a log of their own" "$TMP/tune.txt"; then
 			fail tune/cold "tuning warm on a cold log: exit $warm_st, want 1 and a message" "$TMP/tune.txt" tail
 		elif [[ $(wc -l <"$log") -ne 2 ]]; then
 			fail tune/cold "the refused run changed the log" "$log"
-		elif ! "$WEFT" tune --report "$log" 2>&1 | grep -q "timed cold-l2"; then
-			fail tune/cold "weft tune --report does not say the trials were timed cold-l2" "$log"
+		elif ! "$WEFT" tune --report "$log" 2>&1 | grep -q "timed cold"; then
+			fail tune/cold "weft tune --report does not say the trials were timed cold" "$log"
 		elif [[ $old_st -ne 0 ]] || ! grep -q "already holds 2 trials" "$TMP/tune.txt" ||
 			[[ $(grep -c '"timing": "warm"' "$TMP/cold_old.log") -ne 1 ]]; then
 			fail tune/cold "a log without timing fields was not resumed as warm (exit $old_st)" "$TMP/tune.txt" tail
+		elif [[ $l2_st -ne 1 ]] || ! grep -q "cold_l2.log holds trials timed cold-l2; trials timed cold (--cold) need a log of their own" "$TMP/tune.txt"; then
+			fail tune/cold "tuning --cold on a cold-l2 log: exit $l2_st, want 1 and a message" "$TMP/tune.txt" tail
 		else
 			pass tune/cold
 		fi
