@@ -218,15 +218,16 @@ static const TuneRecord *best_record(const TuneRecord *r, int n, const char *key
 enum { PAIR_SPAN = 4 };
 
 /* r[i]'s time over that of the default's measurement nearest it in the log among the records of
-   its key (within PAIR_SPAN of them), or NAN when there is none. Two runs side by side see the
-   host in the same phase: on a shared machine one schedule's time moves by 10-20% between
-   phases, the ratio of two neighbours by a few percent. */
+   its key and machine (within PAIR_SPAN of them), or NAN when there is none. Two runs side by
+   side see the host in the same phase: on a shared machine one schedule's time moves by 10-20%
+   between phases, the ratio of two neighbours by a few percent. */
 static double paired_ratio(const TuneRecord *r, int n, int i, const char *def_sched)
 {
 	int near[2] = {-1, -1}, dist[2] = {0, 0};
 	for (int k = 0; k < 2; k++)
 		for (int j = i + (k ? 1 : -1); j >= 0 && j < n && dist[k] < PAIR_SPAN; j += k ? 1 : -1) {
-			if (strcmp(r[j].workload, r[i].workload) != 0)
+			if (strcmp(r[j].workload, r[i].workload) != 0 || strcmp(r[j].target, r[i].target) != 0 ||
+			    strcmp(r[j].cpu, r[i].cpu) != 0) /* a log may hold several machines' records */
 				continue;
 			dist[k]++;
 			if (!strcmp(r[j].status, "ok") && !strcmp(r[j].sched, def_sched)) {

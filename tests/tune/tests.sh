@@ -171,6 +171,10 @@ tune_tests() {
 			why="a schedule that beat the default only twice was taken"
 		elif ! choice 1000 996 1000 995 1000 996 1000 | grep -q 'the default rule'; then
 			why="a schedule faster than the default by less than 1% was taken"
+		elif ! { at "$d" 1000; at "$x" 950; at "$d" 500 | sed -E 's/"cpu": "[^"]*"/"cpu": "another CPU"/'
+			at "$x" 960; at "$d" 1000; at "$x" 955; at "$d" 1000; } >"$TMP/choice.log" ||
+			! "$WEFT" tune --report "$TMP/choice.log" 2>&1 | grep 'weft gen uses' | grep -q 'a whole schedule'; then
+			why="a measurement was paired with another machine's default"
 		fi
 		if [[ -n $why ]]; then
 			fail tune/graph-choice "$why" "$TMP/choice.log"
