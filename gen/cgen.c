@@ -3,11 +3,12 @@
  *
  * This file writes the frame of the output: the header, the params as static arrays (packed
  * into their layouts here, at generation time; or, for fuzzing and tuning, mutable arrays that
- * NAME_init_params fills from the logical blob, NAME_params_each lists), and NAME_run (argument checks, then one block
- * per stage nest in program order, then return 0). It knows where each tensor's bytes live from
- * the memory plan (Tensor.store, ws_offset, view_of), which it remakes from the program first,
- * and inserts the copies the plan leaves to it: an output whose bytes are not the caller's
- * output buffer (an input or param that is also an output, a repeated output). The nests
+ * NAME_init_params fills from the logical blob and NAME_params_each lists), and NAME_run
+ * (argument checks, then one block per stage nest in program order, then return 0). It knows
+ * where each tensor's bytes live from the memory plan (Tensor.store, ws_offset, view_of), which
+ * it remakes from the program first, and inserts the copies the plan leaves to it: an output
+ * whose bytes are not the caller's output buffer (an input or param that is also an output, a
+ * repeated output). The nests
  * themselves are printed by kernel.c. Every internal C identifier starts with weft_, which
  * model names cannot, so tensor names can be used as parameter names unchanged.
  */

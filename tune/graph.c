@@ -226,8 +226,8 @@ static double paired_ratio(const TuneRecord *r, int n, int i, const char *def_sc
 	int near[2] = {-1, -1}, dist[2] = {0, 0};
 	for (int k = 0; k < 2; k++)
 		for (int j = i + (k ? 1 : -1); j >= 0 && j < n && dist[k] < PAIR_SPAN; j += k ? 1 : -1) {
-			if (strcmp(r[j].workload, r[i].workload) != 0 || strcmp(r[j].target, r[i].target) != 0 ||
-			    strcmp(r[j].cpu, r[i].cpu) != 0) /* a log may hold several machines' records */
+			/* a log may hold several machines' records */
+			if (strcmp(r[j].workload, r[i].workload) != 0 || !tune_same_machine(&r[j], r[i].target, r[i].cpu))
 				continue;
 			dist[k]++;
 			if (!strcmp(r[j].status, "ok") && !strcmp(r[j].sched, def_sched)) {
@@ -277,21 +277,20 @@ const TuneRecord *tune_best_whole(const TuneRecord *r, int n, const char *key, c
 			def_worst = fmax(def_worst, r[i].median_ns);
 			continue;
 		}
-		int first = i, k = 0;
-		bool wins = def != NULL;
+		int k = 0;
+		bool wins = def != NULL, seen = false;
 		double worst = 0;
-		for (int j = 0; j < n; j++)
+		for (int j = 0; j < n && !seen; j++)
 			if (!strcmp(r[j].workload, key) && tune_same_machine(&r[j], target, cpu) &&
 			    !strcmp(r[j].sched, r[i].sched) && !strcmp(r[j].status, "ok")) {
-				if (j < first)
-					first = j;
+				seen = j < i; /* each schedule once, at its first record */
 				worst = fmax(worst, r[j].median_ns);
 				double q = def ? paired_ratio(r, n, j, def->sched) : NAN;
 				if (!isnan(q))
 					ratios[k++] = q;
 				wins &= isnan(q) || q < 1;
 			}
-		if (first != i || !wins || k < MIN_PAIRS) /* each schedule once */
+		if (seen || !wins || k < MIN_PAIRS)
 			continue;
 		qsort(ratios, (size_t)k, sizeof ratios[0], cmp_double);
 		double median = k % 2 ? ratios[k / 2] : 0.5 * (ratios[k / 2 - 1] + ratios[k / 2]);

@@ -9,8 +9,9 @@
  * interleaved (one run of each per round, so drift hits all alike) and reports the median. An
  * implementation whose first run already exceeds the time budget is not repeated. Then the
  * example models (variant "e2e"), each with its tuned build interleaved run by run. The peak
- * is measured before and after and the higher one is used. Output, once everything is measured: a Markdown table on stdout
- * (progress goes to stderr) and one CSV row per measurement appended to FILE.
+ * is measured before and after and the higher one is used. Output, once everything is
+ * measured: a Markdown table on stdout (progress goes to stderr) and one CSV row per
+ * measurement appended to FILE.
  */
 #include <errno.h>
 #include <omp.h>
