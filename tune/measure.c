@@ -402,12 +402,18 @@ static void built(TuneCand *c, const char *cdir, int status)
 	}
 }
 
-/* Build every candidate of the batch, jobs at a time. */
-static void build_all(const TuneBench *b, TuneCand *c, int n, int jobs, char **cdir)
+/* Build every candidate of the batch whose first[k] is k, jobs at a time; the others are
+   copies of an earlier one (first[k] < k) and share its build. */
+static void build_all(const TuneBench *b, TuneCand *c, int n, int jobs, const int *first, char **cdir)
 {
 	pid_t *pid = ir_alloc(sizeof(pid_t) * (size_t)(n + 1));
 	int running = 0;
 	for (int k = 0; k < n || running > 0;) {
+		if (k < n && first[k] != k) {
+			cdir[k] = cdir[first[k]];
+			k++;
+			continue;
+		}
 		if (k < n && running < jobs) {
 			cdir[k] = ir_fmt("%s/c%d", b->dir, k);
 			mkdir(cdir[k], 0700);
@@ -439,6 +445,9 @@ static void build_all(const TuneBench *b, TuneCand *c, int n, int jobs, char **c
 				built(&c[j], cdir[j], status);
 			}
 	}
+	for (int k = 0; k < n; k++)
+		if (first[k] != k && c[first[k]].status) /* its build failed */
+			c[k].status = c[first[k]].status, c[k].detail = c[first[k]].detail;
 }
 
 /* A profiled run's "op I NS" lines: per op, its time (0 where none). */
@@ -487,17 +496,35 @@ static void tune_measure_one(const TuneBench *b, TuneCand *c, const char *cdir)
 	}
 }
 
+/* The first candidate of c[0..k] with c[k]'s schedule and injection: a batch may time one
+   schedule several times (the rounds of a confirmation), built once. */
+static int first_copy(const TuneCand *c, int k)
+{
+	for (int j = 0; j < k; j++)
+		if (!strcmp(c[j].sched, c[k].sched) && (c[j].inject == c[k].inject ||
+		    (c[j].inject && c[k].inject && !strcmp(c[j].inject, c[k].inject))))
+			return j;
+	return k;
+}
+
 void tune_measure(const TuneBench *b, TuneCand *c, int n, int jobs,
                   void (*done)(void *ctx, TuneCand *c), void *ctx)
 {
 	char **cdir = ir_alloc(sizeof(char *) * (size_t)(n + 1));
-	for (int k = 0; k < n; k++)
+	int *first = ir_alloc(sizeof(int) * (size_t)(n + 1));
+	for (int k = 0; k < n; k++) {
 		c[k].status = NULL, c[k].detail = "", c[k].median_ns = 0, c[k].op_ns = NULL;
-	build_all(b, c, n, jobs < 1 ? 1 : jobs, cdir);
+		first[k] = first_copy(c, k);
+	}
+	build_all(b, c, n, jobs < 1 ? 1 : jobs, first, cdir);
 	for (int k = 0; k < n; k++) {
 		if (!c[k].status)
 			tune_measure_one(b, &c[k], cdir[k]);
 		done(ctx, &c[k]);
-		tune_remove_tmpdir(cdir[k]);
+		bool last = true; /* its build's last use */
+		for (int j = k + 1; j < n; j++)
+			last &= first[j] != first[k];
+		if (last)
+			tune_remove_tmpdir(cdir[k]);
 	}
 }

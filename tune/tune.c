@@ -48,6 +48,9 @@ typedef struct TaskState {
 	int variants;    /* the rule's variations drawn so far */
 	bool exhausted;
 	TuneModel model;
+	bool confirmed;  /* the log has confirming runs after its last trial */
+	double spent;    /* seconds building and timing its trials this run */
+	int measured;    /* ... and how many */
 } TaskState;
 
 typedef struct Tuner {
@@ -58,6 +61,7 @@ typedef struct Tuner {
 	TaskState *ts;
 	int nts;
 	int done;        /* trials in the log for this model, target and machine */
+	int nconfirm;    /* confirming runs (not trials) in it */
 	const char *dir;
 	const char *inject;
 	TaskState *cur;
@@ -71,12 +75,6 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static const char *ms(double ns)
-{
-	return ns <= 0 ? "-" : ns >= 1e6 ? ir_fmt("%.3f ms", ns / 1e6)
-	     : ns >= 1e3 ? ir_fmt("%.2f us", ns / 1e3) : ir_fmt("%.0f ns", ns);
 }
 
 /* ---- points of a task ---- */
@@ -282,17 +280,23 @@ static void record(void *ctx, TuneCand *c)
 {
 	Tuner *T = ctx;
 	TaskState *s = T->cur;
-	bool ok = !strcmp(c->status, "ok");
+	bool ok = !strcmp(c->status, "ok"), confirming = !strcmp(c->origin, "confirm");
 	TuneRecord r = {
 		.workload = s->t->key, .cc = (char *)T->m.cc,
 		.flags = (char *)T->m.flags, .cpu = (char *)T->m.cpu, .timing = (char *)T->m.timing,
 		.sched = c->sched,
-		.status = (char *)c->status, .median_ns = ok ? c->median_ns : 0, .trial = T->done + 1,
+		.status = (char *)c->status, .median_ns = ok ? c->median_ns : 0,
+		.trial = confirming ? T->nconfirm + 1 : T->done + 1, /* numbered apart */
 		.origin = (char *)c->origin, .predicted = c->predicted,
 	};
 	r.target = (char *)T->m.target;
 	if (!tune_log_append(T->log, &r))
 		exit(EXIT_USER);
+	if (confirming) { /* a schedule timed again: not a trial, not a new point */
+		T->nconfirm++;
+		s->confirmed = true;
+		return;
+	}
 	T->done++;
 	add_point(s, c->sched, ok, c->median_ns, c->predicted);
 	if (!ok)
@@ -328,7 +332,7 @@ static void progress(Tuner *T, int round)
 		const Point *b = best_point(&T->ts[i]);
 		double rho = task_rho(&T->ts[i]);
 		line = ir_fmt("%s %s%s %s%s", line, i ? "| " : "", ir_ops[T->ts[i].tg->ops[0].kind].name,
-		              b ? ms(b->ns) : "-", isnan(rho) ? "" : ir_fmt(" (rho %.2f)", rho));
+		              b ? tune_ms(b->ns) : "-", isnan(rho) ? "" : ir_fmt(" (rho %.2f)", rho));
 	}
 	if (T->time_s > 0)
 		line = ir_fmt("%s; %.0f s left", line, T->time_s - (now() - T->t0));
@@ -354,10 +358,98 @@ static bool round_once(Tuner *T, int round)
 	for (int k = 0; k < n; k++)
 		c[k].inject = injected(T->inject, T->done + 1 + k);
 	T->cur = s;
+	double t = now();
 	if (n > 0)
 		tune_measure(&s->b, c, n, T->jobs, record, T);
+	s->spent += now() - t;
+	s->measured += n;
+	s->confirmed &= n == 0;
 	progress(T, round);
 	return true;
+}
+
+/* ---- confirming each task's choice ---- */
+
+enum { FINALISTS = 3, CONFIRM_ROUNDS = 3 };
+
+/* The task's FINALISTS fastest schedules faster than the default rule's, into fin; how many. */
+static int finalists(const TaskState *s, const char *def, const Point **fin)
+{
+	const Point *d = NULL;
+	for (int i = 0; i < s->npt && !d; i++)
+		if (s->pt[i].ok && !strcmp(s->pt[i].sched, def))
+			d = &s->pt[i];
+	int nf = 0;
+	for (; d && nf < FINALISTS; nf++) {
+		const Point *best = NULL;
+		for (int i = 0; i < s->npt; i++) {
+			const Point *q = &s->pt[i];
+			bool taken = false;
+			for (int k = 0; k < nf; k++)
+				taken |= fin[k] == q;
+			if (!taken && q->ok && q->ns < d->ns && (!best || q->ns < best->ns))
+				best = q;
+		}
+		if (!best)
+			break;
+		fin[nf] = best;
+	}
+	return nf;
+}
+
+/* Time the task's finalists and the default rule again, in CONFIRM_ROUNDS rounds of each
+   finalist then the default, all recorded with origin "confirm": gen then takes a finalist
+   only if it beat the default beside it every time (tune_best_task). Each is built once. */
+static void confirm_task(Tuner *T, TaskState *s)
+{
+	const char *def = tune_default_sched(s->P);
+	const Point *fin[FINALISTS];
+	int nf = finalists(s, def, fin), n = 0;
+	if (nf == 0)
+		return; /* the default rule is the fastest */
+	TuneCand c[CONFIRM_ROUNDS * (FINALISTS + 1)];
+	for (int round = 0; round < CONFIRM_ROUNDS; round++) {
+		for (int k = 0; k < nf; k++)
+			c[n++] = (TuneCand){.sched = fin[k]->sched, .origin = "confirm", .predicted = NAN};
+		c[n++] = (TuneCand){.sched = (char *)def, .origin = "confirm", .predicted = NAN};
+	}
+	fprintf(stderr, "tune: %s: timing its %d fastest schedules and the default again, %d rounds\n",
+	        s->t->title, nf, CONFIRM_ROUNDS);
+	T->cur = s;
+	tune_measure(&s->b, c, n, T->jobs, record, T);
+}
+
+/* Confirm each task not confirmed since its last trial (in the log or this run): the heaviest
+   first (its count x best time), while its estimated cost fits before end (0: no limit). */
+static void confirm_tasks(Tuner *T, double end)
+{
+	bool *done = ir_alloc((size_t)T->nts + 1);
+	for (;;) {
+		TaskState *pick = NULL;
+		double weight = -1;
+		for (int i = 0; i < T->nts; i++) {
+			TaskState *s = &T->ts[i];
+			const Point *b = best_point(s);
+			if (done[i] || !b || s->confirmed)
+				continue;
+			double w = (double)s->t->nops * b->ns;
+			if (w > weight)
+				weight = w, pick = s;
+		}
+		if (!pick)
+			return;
+		done[pick - T->ts] = true;
+		double per = pick->measured ? pick->spent / pick->measured : 0;
+		if (end > 0 && now() + CONFIRM_ROUNDS * (FINALISTS + 1) * per > end)
+			continue;
+		if (!pick->bench_ready) {
+			const char *dir = ir_fmt("%s/t%d", T->dir, (int)(pick - T->ts));
+			if (!tune_bench_init(&pick->b, pick->t->key, dir, &T->m))
+				exit(EXIT_USER);
+			pick->bench_ready = true;
+		}
+		confirm_task(T, pick);
+	}
 }
 
 /* ---- reading the log ---- */
@@ -399,6 +491,11 @@ static bool load_log(Tuner *T)
 			other = ir_fmt("target %s on %s", recs[i].target, recs[i].cpu);
 			continue;
 		}
+		s->confirmed = !strcmp(recs[i].origin, "confirm");
+		if (s->confirmed) {
+			T->nconfirm++;
+			continue;
+		}
 		T->done++;
 		add_point(s, recs[i].sched, !strcmp(recs[i].status, "ok"), recs[i].median_ns, recs[i].predicted);
 	}
@@ -421,11 +518,17 @@ static void graph_pass(Tuner *T, Graph *g)
 	TuneTask *tasks = ir_alloc(sizeof(TuneTask) * (size_t)(nt + 1));
 	for (int i = 0; i < nt; i++)
 		tasks[i] = *T->ts[i].t;
+	/* each task's schedule as gen takes it from the log (confirmed, or its fastest) */
 	char **best = ir_alloc(sizeof(char *) * (size_t)(nt + 1));
+	TuneRecord *r;
+	int n;
+	if (!tune_log_read(T->log, &r, &n))
+		exit(EXIT_USER);
 	for (int i = 0; i < nt; i++) {
-		const Point *b = best_point(&T->ts[i]);
-		best[i] = b ? b->sched : NULL;
+		const TuneRecord *b = tune_best_task(r, n, T->ts[i].t->key, T->m.target, T->m.cpu);
+		best[i] = b ? ir_strdup(b->sched) : NULL;
 	}
+	free(r);
 	TuneGraphPass in = {.g = g, .target = T->target, .log = T->log, .dir = T->dir, .m = &T->m,
 	                    .jobs = T->jobs, .deadline = T->time_s > 0 ? T->t0 + T->time_s : 0,
 	                    .tasks = tasks, .ntasks = nt, .best = best};
@@ -487,8 +590,6 @@ static int positive(const char *opt, const char *arg)
 		usage(ir_fmt("%s wants a positive integer, saw '%%s'", opt), arg);
 	return (int)v;
 }
-
-static int tune_report(const char *log);
 
 int tune_main(int argc, char **argv)
 {
@@ -589,115 +690,18 @@ int tune_main(int argc, char **argv)
 	double task_time = T.time_s * (graph ? 0.5 : 1);
 	bool more = false;
 	for (int round = 1; T.done < T.trials; round++) {
-		if (T.time_s > 0 && now() - T.t0 >= task_time)
+		/* the last fifth of the tasks' time for confirming their choices */
+		if (T.time_s > 0 && now() - T.t0 >= 0.8 * task_time)
 			break;
 		if (!round_once(&T, round))
 			break;
 		more = true;
 	}
+	confirm_tasks(&T, T.time_s > 0 ? T.t0 + task_time : 0);
 	if (graph && (more || !T.graph_done) && !(T.time_s > 0 && now() - T.t0 >= T.time_s))
 		graph_pass(&T, g);
 	remove_work_dir();
 	free(dir);
 	fprintf(stderr, "tune: done: %d trials in %s\n", T.done, T.log);
-	return 0;
-}
-
-/* ---- weft tune --report LOG ---- */
-
-typedef struct Group {
-	const TuneRecord *first;
-	int trials, ok;
-	const TuneRecord *best, *def;
-	double *pred, *meas;
-	int npred;
-} Group;
-
-static const char *key_op_line(const char *key)
-{
-	const char *y = strstr(key, "y = ");
-	if (!y)
-		return key;
-	const char *nl = strchr(y, '\n');
-	return ir_strndup(y + 4, nl ? (size_t)(nl - y - 4) : strlen(y + 4));
-}
-
-static int tune_report(const char *path)
-{
-	TuneRecord *r;
-	int n;
-	if (!tune_log_read(path, &r, &n))
-		return EXIT_USER;
-	if (n == 0) {
-		error_plain("%s holds no records", path);
-		return EXIT_USER;
-	}
-	Group *G = ir_alloc(sizeof(Group) * (size_t)(n + 1));
-	int ng = 0;
-	for (int i = 0; i < n; i++) {
-		int k = 0;
-		while (k < ng && !(strcmp(G[k].first->workload, r[i].workload) == 0 &&
-		                   tune_same_machine(G[k].first, r[i].target, r[i].cpu)))
-			k++;
-		if (k == ng) {
-			G[ng].first = &r[i];
-			G[ng].pred = ir_alloc(sizeof(double) * (size_t)(n + 1));
-			G[ng++].meas = ir_alloc(sizeof(double) * (size_t)(n + 1));
-		}
-		Group *gr = &G[k];
-		gr->trials++;
-		if (strcmp(r[i].status, "ok") != 0)
-			continue;
-		gr->ok++;
-		if (!gr->best || r[i].median_ns < gr->best->median_ns)
-			gr->best = &r[i];
-		if (!strcmp(r[i].origin, "default") && (!gr->def || r[i].median_ns < gr->def->median_ns))
-			gr->def = &r[i];
-		if (!isnan(r[i].predicted)) {
-			gr->pred[gr->npred] = r[i].predicted;
-			gr->meas[gr->npred++] = log(r[i].median_ns);
-		}
-	}
-	for (int k = 0; k < ng; k++) {
-		Group *gr = &G[k];
-		if (!strncmp(gr->first->workload, "graph ", 6)) { /* a graph pass: whole-model times */
-			printf("model %s: the whole model (graph pass), target %s on %s, timed %s\n", gr->first->workload + 6,
-			       gr->first->target, gr->first->cpu, gr->first->timing);
-			printf("  measurements %d (%d ok); default rule %s; fastest single measurement %s\n", gr->trials,
-			       gr->ok, gr->def ? ms(gr->def->median_ns) : "-", gr->best ? ms(gr->best->median_ns) : "-");
-			double worst;
-			const TuneRecord *use = tune_best_whole(r, n, gr->first->workload, gr->first->target,
-			                                        gr->first->cpu, &worst);
-			int nd = 0;
-			for (const char *q = use ? use->sched : ""; *q; q++)
-				nd += *q == ';';
-			if (use)
-				printf("  weft gen uses (if it still applies): %s, %s at its slowest, %d directives\n",
-				       !strcmp(use->origin, "default") ? "the default rule (nothing beat it every time)"
-				       : *use->origin                  ? ir_fmt("a whole schedule (%s)", use->origin)
-				                                       : "a whole schedule",
-				       ms(worst), nd + 1);
-			continue;
-		}
-		printf("task %d: %s\n", k + 1, key_op_line(gr->first->workload));
-		const char *shapes = gr->first->workload;
-		for (const char *p = shapes; *p;) {
-			const char *nl = strchr(p, '\n');
-			size_t len = nl ? (size_t)(nl - p) : strlen(p);
-			if (!strncmp(p, "input ", 6) || !strncmp(p, "param ", 6))
-				printf("  %.*s\n", (int)len, p);
-			p += len + (nl != NULL);
-		}
-		printf("  target %s on %s (%s), timed %s\n", gr->first->target, gr->first->cpu, gr->first->cc,
-		       gr->first->timing);
-		double rho = tune_spearman(gr->pred, gr->meas, gr->npred);
-		printf("  trials %d (%d ok); default %s; best %s", gr->trials, gr->ok,
-		       gr->def ? ms(gr->def->median_ns) : "-", gr->best ? ms(gr->best->median_ns) : "-");
-		if (gr->def && gr->best)
-			printf(" (%.2fx)", gr->def->median_ns / gr->best->median_ns);
-		if (!isnan(rho))
-			printf("; cost model rho %.2f over %d", rho, gr->npred);
-		printf("\n  best schedule: %s\n", gr->best ? (*gr->best->sched ? gr->best->sched : "(none)") : "-");
-	}
 	return 0;
 }

@@ -160,11 +160,14 @@ char *tune_graph_key(const Graph *g);
    Layout directives first, then loop directives, then compute_at. false if a text does not
    parse against its task. */
 bool tune_compose(const Prog *P, const char *target, char *const *op_sched, Schedule *S);
-/* The whole-model record of key that gen uses (see graph.c: by slowest measurement, measured
-   twice or more, and only a schedule whose slowest beats the default rule's fastest displaces
-   the default's record); *worst_ns its slowest time. NULL if none. */
+/* The whole-model record of key that gen uses (see graph.c): a schedule that beat the default
+   measured beside it every time, MIN_PAIRS times at least; else the default's record.
+   *worst_ns its slowest time. NULL if none. */
 const TuneRecord *tune_best_whole(const TuneRecord *r, int n, const char *key, const char *target,
 	const char *cpu, double *worst_ns);
+/* The record of a task's workload that gen uses: by tune_best_whole's rule once weft tune has
+   timed the task's finalists again (origin "confirm"), else the fastest. NULL if none. */
+const TuneRecord *tune_best_task(const TuneRecord *r, int n, const char *key, const char *target, const char *cpu);
 typedef struct TuneGraphPass {
 	Graph *g;                /* the model, inferred */
 	const char *target, *log, *dir;
@@ -186,6 +189,12 @@ void tune_graph_pass(const TuneGraphPass *in);
 bool tune_same_machine(const TuneRecord *r, const char *target, const char *cpu);
 /* weft tune ...: argv[0] is "tune". Exit status as the other commands. */
 int tune_main(int argc, char **argv);
+
+/* report.c */
+/* weft tune --report LOG; the exit status. */
+int tune_report(const char *log);
+/* A time for people: "1.234 ms", "12.34 us", "123 ns"; "-" if not positive. */
+const char *tune_ms(double ns);
 /* The schedule of P (lowered, unscheduled) from a log: per workload the best record for this
    target and machine, the default rule for the rest (with a note naming them). false after an
    error (unreadable log). */

@@ -14,20 +14,21 @@ tune_run() {
 		--log "$log" --jobs 2 "$@" >>"$TMP/tune.txt" 2>&1
 }
 
-# log_check LOG N: empty if LOG holds exactly N lines, each a whole record, no trial twice
-# (same workload, machine and schedule); else what is wrong.
+# log_check LOG N: empty if LOG holds exactly N trials besides its confirming runs (origin
+# confirm: finalists timed again on purpose), each a whole record, no trial twice (same
+# workload, machine and schedule); else what is wrong.
 log_check() {
 	local log=$1 n=$2 lines bad dups
-	lines=$(wc -l <"$log")
+	lines=$(grep -vc '"origin": "confirm"' "$log")
 	bad=$(grep -cv '^{"workload": .*"predicted": [^,]*}$' "$log")
-	dups=$(sed 's/, "status".*//' "$log" | sort | uniq -d | wc -l)
+	dups=$(grep -v '"origin": "confirm"' "$log" | sed 's/, "status".*//' | sort | uniq -d | wc -l)
 	[[ $lines -eq $n ]] || echo "the log has $lines lines, want $n"
 	[[ $bad -eq 0 ]] || echo "$bad lines are not whole records"
 	[[ $dups -eq 0 ]] || echo "$dups trials were measured twice"
 }
 
 # status_of LOG TRIAL: the status of trial number TRIAL.
-status_of() { grep "\"trial\": $2," "$1" | sed 's/.*"status": "\([a-z_]*\)".*/\1/'; }
+status_of() { grep -v '"origin": "confirm"' "$1" | grep "\"trial\": $2," | sed 's/.*"status": "\([a-z_]*\)".*/\1/'; }
 
 tune_tests() {
 	local log st why
@@ -82,15 +83,17 @@ tune_tests() {
 		log=$TMP/corrupt.log
 		: >"$TMP/tune.txt"
 		tune_run "$log" --trials 3
+		local torn=$(($(wc -l <"$log") + 1)) # 3 trials and any confirming runs before it
 		printf '{"workload": "input x0 : f3' >>"$log" # a torn write: no newline
 		st=0
 		tune_run "$log" --trials 5 || st=$?
 		if [[ $st -ne 0 ]]; then
 			fail tune/corrupt-last-line "weft tune exited $st" "$TMP/tune.txt" tail
-		elif ! grep -q "corrupt.log:4: an incomplete last line (skipped)" "$TMP/tune.txt"; then
-			fail tune/corrupt-last-line "no warning about line 4" "$TMP/tune.txt"
-		elif [[ $(grep -c '^{"workload": .*}$' "$log") -ne 5 || $(wc -l <"$log") -ne 6 ]]; then
-			fail tune/corrupt-last-line "want 5 whole records and the torn line on its own" "$log"
+		elif ! grep -q "corrupt.log:$torn: an incomplete last line (skipped)" "$TMP/tune.txt"; then
+			fail tune/corrupt-last-line "no warning about line $torn" "$TMP/tune.txt"
+		elif [[ $(grep -v '"origin": "confirm"' "$log" | grep -c '^{"workload": .*}$') -ne 5 ||
+			$(grep -c '^{"workload": .*}$' "$log") -ne $(($(wc -l <"$log") - 1)) ]]; then
+			fail tune/corrupt-last-line "want 5 whole trials and the torn line on its own" "$log"
 		elif ! "$WEFT" tune --report "$log" >"$TMP/report.txt" 2>&1 || ! grep -q "best schedule" "$TMP/report.txt"; then
 			fail tune/corrupt-last-line "weft tune --report failed" "$TMP/report.txt"
 		else
@@ -183,6 +186,77 @@ tune_tests() {
 		fi
 	fi
 
+	# after the search, each task's finalists and its default are timed again in rounds (origin
+	# confirm), once: a log whose conv task has three schedules faster than its default (times
+	# set by hand) gets 3 rounds of the 3 and the default when tuning resumes, and no more after
+	if selected tune/confirm; then
+		log=$TMP/confirm.log
+		: >"$TMP/tune.txt"
+		tune_run "$log" --trials 6
+		local conv=0 n1 n2 nfin
+		grep -v '"origin": "confirm"' "$log" | while IFS= read -r line; do
+			if [[ $line == *'y = conv2d'* && $line == *'"status": "ok"'* ]]; then
+				conv=$((conv + 1))
+				# the default 9 us, the others 1-5 us
+				if [[ $line == *'"origin": "default"'* ]]; then t=9000; else t=$((conv * 1000)); fi
+				line=$(sed -E "s/\"median_ns\": [0-9.]+/\"median_ns\": $t/" <<<"$line")
+			fi
+			printf '%s\n' "$line"
+		done >"$TMP/confirm2.log"
+		mv "$TMP/confirm2.log" "$log"
+		st=0
+		tune_run "$log" --trials 6 || st=$?
+		n1=$(grep -c '"origin": "confirm"' "$log")
+		nfin=$(grep '"origin": "confirm"' "$log" | sed 's/.*"sched": //; s/, "status".*//' | sort -u | wc -l)
+		tune_run "$log" --trials 6
+		n2=$(grep -c '"origin": "confirm"' "$log")
+		if [[ $st -ne 0 ]]; then
+			fail tune/confirm "weft tune exited $st" "$TMP/tune.txt" tail
+		elif [[ $n1 -ne 12 || $nfin -ne 4 ]]; then
+			fail tune/confirm "want 12 confirming runs of 4 schedules (3 rounds of 3 finalists and the default), saw $n1 of $nfin" "$log"
+		elif [[ $n2 -ne 12 ]]; then
+			fail tune/confirm "a rerun with nothing new timed them again ($n2 confirming runs)" "$log"
+		elif ! grep -q "timing its 3 fastest schedules and the default again" "$TMP/tune.txt"; then
+			fail tune/confirm "no progress line for the confirming rounds" "$TMP/tune.txt" tail
+		else
+			pass tune/confirm
+		fi
+	fi
+
+	# which task schedule gen takes once confirmed: one that beat the default beside it every
+	# time; else the default (a default record, then confirming runs of X and D, times by hand)
+	if selected tune/task-choice; then
+		log=$TMP/sched.log
+		[[ -s $log ]] || tune_run "$log" --trials 6 >/dev/null 2>&1 || true
+		local d x why=""
+		d=$(grep 'y = conv2d' "$log" | grep '"origin": "default"' | grep '"status": "ok"' | head -1)
+		x=$(grep 'y = conv2d' "$log" | grep -v '"origin": "default"' | grep '"status": "ok"' | head -1)
+		at() { sed -E "s/\"median_ns\": [0-9.]+/\"median_ns\": $2/; s/\"origin\": \"[a-z]*\"/\"origin\": \"$3\"/" <<<"$1"; }
+		task_choice() { # D at 1000, then X D X D ... confirming: what --report says gen uses
+			local i=0 t
+			{ at "$d" 1000 default; at "$x" 500 model; } >"$TMP/tchoice.log"
+			for t in "$@"; do
+				if ((i % 2 == 0)); then at "$x" "$t" confirm; else at "$d" "$t" confirm; fi >>"$TMP/tchoice.log"
+				i=$((i + 1))
+			done
+			"$WEFT" tune --report "$TMP/tchoice.log" 2>&1 | grep 'weft gen uses'
+		}
+		if [[ -z $d || -z $x ]]; then
+			why="the log has no default and other conv schedule"
+		elif ! task_choice | grep -q 'the best schedule (not timed again'; then
+			why="without confirming runs, the fastest record was not taken"
+		elif ! task_choice 950 1000 960 1010 955 1000 | grep -q 'the best schedule (it beat the default every time'; then
+			why="a finalist faster than the default beside it three times was not taken"
+		elif ! task_choice 950 1000 1030 1010 955 1000 | grep -q 'the default rule (no finalist beat it'; then
+			why="a finalist slower than the default beside it once was taken (its fastest, 500, is a lucky record)"
+		fi
+		if [[ -n $why ]]; then
+			fail tune/task-choice "$why" "$TMP/tchoice.log"
+		else
+			pass tune/task-choice
+		fi
+	fi
+
 	if selected tune/other-target; then
 		log=$TMP/other.log
 		: >"$TMP/tune.txt"
@@ -212,7 +286,8 @@ tune_tests() {
 		tune_run "$log" --trials 2 --cold || st=$?
 		why=$(log_check "$log" 2)
 		local cold warm_st=0 old_st=0
-		cold=$(grep -c '"timing": "cold"' "$log")
+		cold=$(grep -v '"origin": "confirm"' "$log" | grep -c '"timing": "cold"')
+		cp "$log" "$TMP/cold_before.log"
 		tune_run "$log" --trials 3 || warm_st=$?
 		sed 's/"timing": "cold", //' "$log" >"$TMP/cold_old.log"
 		tune_run "$TMP/cold_old.log" --trials 3 || old_st=$?
@@ -226,12 +301,12 @@ tune_tests() {
 			fail tune/cold "${why:-$cold of 2 records say \"timing\": \"cold\"}" "$log"
 		elif [[ $warm_st -ne 1 ]] || ! grep -q "cold.log holds trials timed cold; trials timed warm (without --cold) need a log of their own" "$TMP/tune.txt"; then
 			fail tune/cold "tuning warm on a cold log: exit $warm_st, want 1 and a message" "$TMP/tune.txt" tail
-		elif [[ $(wc -l <"$log") -ne 2 ]]; then
+		elif ! cmp -s "$log" "$TMP/cold_before.log"; then
 			fail tune/cold "the refused run changed the log" "$log"
 		elif ! "$WEFT" tune --report "$log" 2>&1 | grep -q "timed cold"; then
 			fail tune/cold "weft tune --report does not say the trials were timed cold" "$log"
 		elif [[ $old_st -ne 0 ]] || ! grep -q "already holds 2 trials" "$TMP/tune.txt" ||
-			[[ $(grep -c '"timing": "warm"' "$TMP/cold_old.log") -ne 1 ]]; then
+			[[ $(grep -v '"origin": "confirm"' "$TMP/cold_old.log" | grep -c '"timing": "warm"') -ne 1 ]]; then
 			fail tune/cold "a log without timing fields was not resumed as warm (exit $old_st)" "$TMP/tune.txt" tail
 		elif [[ $l2_st -ne 1 ]] || ! grep -q "cold_l2.log holds trials timed cold-l2; trials timed cold (--cold) need a log of their own" "$TMP/tune.txt"; then
 			fail tune/cold "tuning --cold on a cold-l2 log: exit $l2_st, want 1 and a message" "$TMP/tune.txt" tail
