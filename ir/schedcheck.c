@@ -614,11 +614,10 @@ static bool cache_write(Chk *c, int si)
 		return bad(c, "%s is a reduction loop; cache_write needs a spatial loop with every "
 			"reduction loop inside it", v->name);
 	int64_t box = 1;
+	bool outer_reduction = false;
 	for (int j = 0; j < s->nloops; j++) {
 		const Var *u = &P->vars[s->loops[j]];
-		if (j < pos && u->reduction)
-			return bad(c, "the reduction loop %s is outside %s; every reduction loop must be "
-				"inside the cache_write loop (reorder first)", u->name, v->name);
+		outer_reduction |= j < pos && u->reduction;
 		if (j > pos && u->kind == LOOP_PARALLEL)
 			return bad(c, "the parallel loop %s is inside %s; accumulators in locals cannot be "
 				"shared between threads (parallelise %s or a loop outside it)", u->name, v->name,
@@ -629,6 +628,18 @@ static bool cache_write(Chk *c, int si)
 	if (box > MAX_CACHE)
 		return bad(c, "the accumulators would hold %lld floats (the spatial loops inside %s); "
 			"at most %d (cache_write at an inner loop)", (long long)box, v->name, MAX_CACHE);
+	for (int j = 0; j < P->nstages; j++)
+		if (P->stages[j].at_stage == si && P->stages[j].at_loop > pos)
+			return bad(c, "%s is computed at loop %s of %s, inside %s: a stage computed at a "
+				"cache_write stage runs at the cache_write loop or outside it", sname(P, j),
+				lname(P, s, P->stages[j].at_loop), sname(P, si), v->name);
+	/* A reduction loop outside the cache loop (the reduction blocked, as a GEMM blocks K for
+	   L1): each visit of the box adds a part of the sum, so the init stage keeps its own nest
+	   and the accumulators start from the tensor and go back to it. */
+	if (outer_reduction) {
+		s->cache_at = pos;
+		return true;
+	}
 	int init = s->init_stage;
 	const Stage *is = &P->stages[init];
 	const char *why = own_schedule(c, init);
@@ -655,11 +666,6 @@ static bool cache_write(Chk *c, int si)
 			"index %lld of dim %d of %s, which has room for %lld there (%s)", sname(P, si),
 			sname(P, init), (long long)r.at, r.dim, tname(P, r.tensor), (long long)r.cap,
 			room_advice(P, r.tensor, r.dim, 0));
-	for (int j = 0; j < P->nstages; j++)
-		if (P->stages[j].at_stage == si && P->stages[j].at_loop > pos)
-			return bad(c, "%s is computed at loop %s of %s, inside %s: a stage computed at a "
-				"cache_write stage runs at the cache_write loop or outside it", sname(P, j),
-				lname(P, s, P->stages[j].at_loop), sname(P, si), v->name);
 	s->cache_at = pos;
 	P->stages[init].folded = true;
 	return true;

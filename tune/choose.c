@@ -58,12 +58,15 @@ static const TuneRecord *fastest_record(const TuneRecord *r, int n, const char *
    its finalists and the default in rounds (FINALISTS + 1 records). */
 enum { PAIR_SPAN = 4 };
 
-/* r[i]'s time over that of the default's measurement nearest it in the log among the records of
-   its key and machine (within PAIR_SPAN of them), or NAN when there is none. Two runs side by
+/* r[i]'s time over the default's: its vs_default where it was timed beside the default in one
+   process; else over that of the default's measurement nearest it in the log among the
+   records of its key and machine (within PAIR_SPAN of them), or NAN when there is none. Two runs side by
    side see the host in the same phase: on a shared machine one schedule's time moves by 10-20%
    between phases, the ratio of two neighbours by a few percent. */
 static double paired_ratio(const TuneRecord *r, int n, int i, const char *def_sched)
 {
+	if (!isnan(r[i].vs_default)) /* timed beside the default in its own process */
+		return r[i].vs_default;
 	int near[2] = {-1, -1}, dist[2] = {0, 0};
 	for (int k = 0; k < 2; k++)
 		for (int j = i + (k ? 1 : -1); j >= 0 && j < n && dist[k] < PAIR_SPAN; j += k ? 1 : -1) {
@@ -90,8 +93,9 @@ static double paired_ratio(const TuneRecord *r, int n, int i, const char *def_sc
 
 /* The whole-model record to use. A schedule other than the default rule's must be faster than
    the default in every pairing with it in the log (paired_ratio), in MIN_PAIRS pairings at
-   least, by MAX_RATIO at the median: the graph pass pairs its mixes with the default and
-   measures its finalists and the default in rounds. Among those, the lowest median ratio
+   least, by MAX_RATIO at the median: the graph pass pairs its mixes with the default, and
+   weft tune times the finalists beside the default in one process (vs_default; where a
+   schedule has such records, only they count). Among those, the lowest median ratio
    wins; else the default's record. Why so strict: in ResNet-18 (session 11) the finalists
    and the default took turns being faster by 1-15% round by round, and an op-by-op mix won
    its two pairings by 5% and 3%, then lost in the bench; two coin flips are won one time in
@@ -119,12 +123,20 @@ const TuneRecord *tune_best_whole(const TuneRecord *r, int n, const char *key, c
 			continue;
 		}
 		int k = 0;
-		bool wins = def != NULL, seen = false;
+		bool wins = def != NULL, seen = false, beside = false;
 		double worst = 0;
+		for (int j = 0; j < n; j++) {
+			if (strcmp(r[j].workload, key) != 0 || !tune_same_machine(&r[j], target, cpu) ||
+			    strcmp(r[j].sched, r[i].sched) != 0)
+				continue;
+			seen |= j < i && !strcmp(r[j].status, "ok"); /* each schedule once, at its first record */
+			beside |= !isnan(r[j].vs_default);
+		}
+		/* timed beside the default in one process (vs_default): those times only */
 		for (int j = 0; j < n && !seen; j++)
 			if (!strcmp(r[j].workload, key) && tune_same_machine(&r[j], target, cpu) &&
-			    !strcmp(r[j].sched, r[i].sched) && !strcmp(r[j].status, "ok")) {
-				seen = j < i; /* each schedule once, at its first record */
+			    !strcmp(r[j].sched, r[i].sched) && !strcmp(r[j].status, "ok") &&
+			    (!beside || !isnan(r[j].vs_default))) {
 				worst = fmax(worst, r[j].median_ns);
 				double q = def ? paired_ratio(r, n, j, def->sched) : NAN;
 				if (!isnan(q))

@@ -227,12 +227,13 @@ static void record(void *ctx, TuneCand *c)
 		.flags = (char *)in->m->flags, .cpu = (char *)in->m->cpu, .timing = (char *)in->m->timing,
 		.sched = c->sched,
 		.status = (char *)c->status, .median_ns = ok ? c->median_ns : 0, .trial = ++p->trial,
-		.origin = (char *)c->origin, .predicted = NAN,
+		.origin = (char *)c->origin, .predicted = NAN, .vs_default = c->vs_ratio,
 	};
 	if (!tune_log_append(in->log, &r))
 		exit(1);
 	fprintf(stderr, "tune: graph: %s: %s%s%s\n", c->origin, ok ? "" : c->status,
-	        ok ? ir_fmt("%.3f ms", c->median_ns / 1e6) : "", c->detail && *c->detail ? ir_fmt(": %s", c->detail) : "");
+	        !ok ? "" : isnan(c->vs_ratio) ? ir_fmt("%.3f ms", c->median_ns / 1e6)
+	        : ir_fmt("%.3f ms, %.3fx the default's time beside it", c->median_ns / 1e6, c->vs_ratio), c->detail && *c->detail ? ir_fmt(": %s", c->detail) : "");
 }
 
 static bool out_of_time(const TuneGraphPass *in) { return in->deadline > 0 && now() >= in->deadline; }
@@ -543,14 +544,14 @@ static void confirm(Pass *p)
 	}
 	if (nf == 0)
 		return; /* the default is the fastest (or nothing ran) */
-	TuneCand c[CONFIRM_ROUNDS * (FINALISTS + 1)];
+	TuneCand c[CONFIRM_ROUNDS * FINALISTS];
 	int n = 0;
-	for (int round = 0; round < CONFIRM_ROUNDS; round++) {
+	for (int round = 0; round < CONFIRM_ROUNDS; round++)
 		for (int k = 0; k < nf; k++)
-			c[n++] = (TuneCand){.sched = p->seen[fin[k]], .origin = "graph", .predicted = NAN};
-		c[n++] = (TuneCand){.sched = p->seen[def], .origin = "default", .predicted = NAN};
-	}
-	fprintf(stderr, "tune: graph: measuring the %d fastest whole schedules and the default again\n", nf);
+			c[n++] = (TuneCand){.sched = p->seen[fin[k]], .origin = "graph", .versus = p->seen[def],
+			                    .predicted = NAN};
+	fprintf(stderr, "tune: graph: timing the %d fastest whole schedules beside the default, %d rounds\n", nf,
+	        CONFIRM_ROUNDS);
 	tune_measure(&p->b, c, n, p->in->jobs, record, p);
 }
 

@@ -5,6 +5,10 @@
  *    "sched": "y.update: split(k, 16, guard); ...", "status": "ok", "median_ns": 1234.5,
  *    "trial": 7, "origin": "model", "predicted": 7.1}
  *
+ * A record of a schedule timed beside the default in one process, run by run (weft tune's
+ * confirming runs), also holds "vs_default": the median of its time over the default's,
+ * before "predicted".
+ *
  * status is ok, invalid (weft rejected the schedule or failed generating it), compile_error,
  * compile_timeout, crash, timeout, wrong or run_error; median_ns counts only for ok. Appending
  * takes an exclusive flock on the log and writes the whole line with one write(), after a
@@ -53,11 +57,12 @@ static char *record_line(const TuneRecord *r)
 {
 	return ir_fmt("{\"workload\": %s, \"target\": %s, \"cc\": %s, \"flags\": %s, \"cpu\": %s, "
 	              "\"timing\": %s, \"sched\": %s, \"status\": %s, \"median_ns\": %.1f, \"trial\": %d, "
-	              "\"origin\": %s, \"predicted\": %s}\n",
+	              "\"origin\": %s, %s\"predicted\": %s}\n",
 	              json_string(r->workload), json_string(r->target), json_string(r->cc),
 	              json_string(r->flags), json_string(r->cpu),
 	              json_string(r->timing ? r->timing : "warm"), json_string(r->sched),
 	              json_string(r->status), r->median_ns, r->trial, json_string(r->origin),
+	              isnan(r->vs_default) ? "" : ir_fmt("\"vs_default\": %.5f, ", r->vs_default),
 	              isnan(r->predicted) ? "null" : ir_fmt("%.4f", r->predicted));
 }
 
@@ -208,13 +213,15 @@ static bool parse_member(J *j, TuneRecord *r)
 		r->trial = isnan(num) ? 0 : (int)num;
 	else if (!strcmp(key, "predicted"))
 		r->predicted = num;
+	else if (!strcmp(key, "vs_default"))
+		r->vs_default = num;
 	return true;
 }
 
 static bool parse_record(const char *line, TuneRecord *r)
 {
 	J j = {line};
-	*r = (TuneRecord){.predicted = NAN};
+	*r = (TuneRecord){.predicted = NAN, .vs_default = NAN};
 	ws(&j);
 	if (*j.p++ != '{')
 		return false;

@@ -21,6 +21,7 @@
 #include "../gen/gen.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,10 +240,28 @@ static void emit_flush(Buf *b)
 	         "\t\t_mm_clflush(c + i);\n\t_mm_mfence();\n}\n#endif\n");
 }
 
-static void emit_harness(const Graph *g, bool runtime_params, bool profile, long evict_floats, Buf *b)
+/* "NAME_run(in[0], ..., OUT[0], ..., WS)" */
+static const char *run_call(const char *name, int nin, int nout, const char *out, const char *ws)
+{
+	char *call = ir_fmt("%s_run(", name);
+	for (int i = 0; i < nin; i++)
+		call = ir_fmt("%sin[%d], ", call, i);
+	for (int i = 0; i < nout; i++)
+		call = ir_fmt("%s%s[%d], ", call, out, i);
+	return ir_fmt("%s%s)", call, ws);
+}
+
+/* The harness: checks the output against the reference, then times task_run (median over
+   samples). With versus, vs_run (the versus schedule, built beside it as vs.c) too: each
+   sample times both, in turn (order alternating), and the median of the ratios is printed on
+   a line "vs RATIO": two runs side by side see the host in the same phase, where two
+   processes a second apart differ by 10% on a shared host. */
+static void emit_harness(const Graph *g, bool runtime_params, bool profile, bool versus, long evict_floats, Buf *b)
 {
 	int nin = g->ninputs, nout = g->noutputs;
 	buf_puts(b, harness_head);
+	if (versus)
+		buf_puts(b, "#include \"vs.h\"\n");
 	if (profile)
 		emit_profiler(g, b);
 	if (evict_floats)
@@ -266,14 +285,23 @@ static void emit_harness(const Graph *g, bool runtime_params, bool profile, long
 	         "\tvoid *ws = raw + (64 - (uintptr_t)raw %% 64) %% 64;\n");
 	if (runtime_params)
 		emitf(b, "\ttask_init_params(weft_load(dir, \"weights.bin\", %lld));\n", (long long)g->nweights);
+	if (versus) {
+		emitf(b, "\tunsigned char *vs_raw = malloc((size_t)VS_WORKSPACE_BYTES + 64);\n"
+		         "\tmemset(vs_raw, 0xff, (size_t)VS_WORKSPACE_BYTES + 64);\n"
+		         "\tvoid *vs_ws = vs_raw + (64 - (uintptr_t)vs_raw %% 64) %% 64;\n");
+		if (runtime_params)
+			emitf(b, "\tvs_init_params(weft_load(dir, \"weights.bin\", %lld));\n", (long long)g->nweights);
+	}
 	emitf(b, "\tif (!strcmp(mode, \"crash\"))\n\t\traise(SIGSEGV);\n"
 	         "\tif (!strcmp(mode, \"hang\"))\n\t\tfor (volatile int z = 0;; z++)\n\t\t\t;\n");
-	char *call = "task_run(";
-	for (int i = 0; i < nin; i++)
-		call = ir_fmt("%sin[%d], ", call, i);
-	for (int i = 0; i < nout; i++)
-		call = ir_fmt("%sout[%d], ", call, i);
-	call = ir_fmt("%sws)", call);
+	const char *call = run_call("task", nin, nout, "out", "ws"), *vcall = run_call("vs", nin, nout, "vout", "vs_ws");
+	if (versus) { /* its own outputs: task_run's are checked, NaN where it wrote nothing */
+		emitf(b, "\tfloat *vout[%d];\n", nout + 1);
+		for (int i = 0; i < nout; i++)
+			emitf(b, "\tvout[%d] = malloc(%lld * sizeof(float) + 4);\n", i,
+			      (long long)ir_numel(&g->tensors[g->outputs[i]]));
+		emitf(b, "\tif (%s != 0) {\n\t\tprintf(\"error vs_run failed\\n\");\n\t\treturn 4;\n\t}\n", vcall);
+	}
 	emitf(b, "\tint rc = %s;\n\tif (rc != 0) {\n\t\tprintf(\"error task_run returned %%d\\n\", rc);\n"
 	         "\t\treturn 4;\n\t}\n", call);
 	emitf(b, "\tif (!strcmp(mode, \"wrong\"))\n\t\tout[0][0] += 1.0f;\n");
@@ -293,26 +321,39 @@ static void emit_harness(const Graph *g, bool runtime_params, bool profile, long
 		      evict_floats);
 	else
 		emitf(b, "\tlong batch = t1 < 1e-3 ? (long)(1e-3 / (t1 + 1e-9)) + 1 : 1;\n");
-	emitf(b, "\tstatic double samples[1000];\n\tint n = 0;\n\tdouble total = 0;\n");
+	emitf(b, "\tstatic double samples[1000], ratios[1000];\n\tint n = 0;\n\tdouble total = 0;\n\t(void)ratios;\n");
 	if (profile)
 		emitf(b, "\tstatic double ops[1000][NOPS];\n");
 	/* cold: at most 100 samples, each after a write of 4 MB or more (and a flush) */
 	emitf(b, "\twhile ((n < %d || total < %s) && n < %d) {\n", profile ? 9 : 3, profile ? "0.3" : "0.1",
 	      evict_floats ? 100 : 1000);
+	const char *in = versus ? "\t\t\t" : "\t\t"; /* versus: a loop over the two */
+	if (versus)
+		emitf(b, "\t\tdouble d = 0, vd = 0;\n\t\tfor (int j = 0; j < 2; j++) {\n"
+		         "\t\t\tint v = (n + j) %% 2; /* which runs first alternates */\n");
 	if (profile)
 		emitf(b, "\t\tmemset(weft_prof_acc, 0, sizeof weft_prof_acc);\n");
 	if (evict_floats)
-		emitf(b, "\t\tweft_evict(evict);\n");
+		emitf(b, "%sweft_evict(evict);\n", in);
 	if (evict_floats && runtime_params)
-		emitf(b, "#if defined(__SSE2__)\n\t\ttask_params_each(weft_flush);\n#endif\n");
-	emitf(b, "\t\tdouble s = weft_now();\n\t\tfor (long k = 0; k < batch; k++)\n\t\t\t%s;\n"
-	         "\t\tdouble d = weft_now() - s;\n", call);
+		emitf(b, "#if defined(__SSE2__)\n%stask_params_each(weft_flush);\n%s#endif\n", in,
+		      versus ? ir_fmt("%svs_params_each(weft_flush);\n", in) : "");
+	if (versus)
+		emitf(b, "\t\t\tdouble s = weft_now();\n\t\t\tfor (long k = 0; k < batch; k++)\n"
+		         "\t\t\t\tif (v)\n\t\t\t\t\t%s;\n\t\t\t\telse\n\t\t\t\t\t%s;\n"
+		         "\t\t\t*(v ? &vd : &d) = weft_now() - s;\n\t\t}\n\t\tratios[n] = d / vd;\n", vcall, call);
+	else
+		emitf(b, "\t\tdouble s = weft_now();\n\t\tfor (long k = 0; k < batch; k++)\n\t\t\t%s;\n"
+		         "\t\tdouble d = weft_now() - s;\n", call);
 	if (profile)
 		emitf(b, "\t\tfor (int i = 0; i < NOPS; i++)\n\t\t\tops[n][i] = weft_prof_acc[i] / (double)batch;\n");
 	emitf(b, "\t\ttotal += d;\n\t\tsamples[n++] = d / (double)batch;\n\t}\n"
 	         "\tqsort(samples, (size_t)n, sizeof samples[0], weft_cmp);\n"
 	         "\tdouble med = n %% 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);\n"
 	         "\tprintf(\"ok %%.1f %%d %%ld\\n\", med * 1e9, n, batch);\n");
+	if (versus)
+		emitf(b, "\tqsort(ratios, (size_t)n, sizeof ratios[0], weft_cmp);\n"
+		         "\tprintf(\"vs %%.5f\\n\", n %% 2 ? ratios[n / 2] : 0.5 * (ratios[n / 2 - 1] + ratios[n / 2]));\n");
 	if (profile)
 		emitf(b, "\tfor (int i = 0; i < NOPS; i++) {\n\t\tdouble v[1000];\n"
 		         "\t\tfor (int k = 0; k < n; k++)\n\t\t\tv[k] = ops[k][i];\n"
@@ -339,22 +380,36 @@ static _Noreturn void build_child(const TuneBench *b, TuneCand *c, const char *c
 	if (!P || !tune_parse_sched(g, c->sched, &S, false) || !ir_sched_apply(P, &S) || ir_nerrors)
 		_exit(EXIT_INVALID);
 	ir_plan_prog(P);
+	bool profile = b->profile && !c->versus; /* timed beside another: the whole run only */
 	GenOptions go = {.target = gen_target(b->m->target), .runtime_params = b->runtime_params,
-	                 .profile = b->profile};
-	Buf h = {0}, cc = {0}, hc = {0};
+	                 .profile = profile};
+	Buf h = {0}, cc = {0}, hc = {0}, vh = {0}, vc = {0};
 	gen_model(g, P, &go, &h, &cc);
 	if (ir_nerrors)
 		_exit(EXIT_INVALID);
-	emit_harness(g, b->runtime_params, b->profile, b->m->evict_bytes / 4, &hc);
-	const char *names[] = {"task.h", "task.c", "harness.c"};
-	const Buf *bufs[] = {&h, &cc, &hc};
-	if (!gen_write_files(cdir, 3, names, bufs))
+	if (c->versus) { /* the same graph as "vs" (vs_run) with the versus schedule; gen is done
+	                    with task's, so applying another changes nothing of it */
+		snprintf(g->name, sizeof g->name, "vs");
+		Prog *Q = ir_lower(g);
+		Schedule V = {0};
+		if (!Q || !tune_parse_sched(g, c->versus, &V, false) || !ir_sched_apply(Q, &V) || ir_nerrors)
+			_exit(EXIT_INVALID);
+		ir_plan_prog(Q);
+		gen_model(g, Q, &go, &vh, &vc);
+		snprintf(g->name, sizeof g->name, "task");
+		if (ir_nerrors)
+			_exit(EXIT_INVALID);
+	}
+	emit_harness(g, b->runtime_params, profile, c->versus != NULL, b->m->evict_bytes / 4, &hc);
+	const char *names[] = {"task.h", "task.c", "harness.c", "vs.h", "vs.c"};
+	const Buf *bufs[] = {&h, &cc, &hc, &vh, &vc};
+	if (!gen_write_files(cdir, c->versus ? 5 : 3, names, bufs))
 		_exit(EXIT_INVALID);
 	int n, cap;
 	char **argv = gen_cc_argv(ir_fmt(CC_OPT "%s %s", b->m->openmp ? " -fopenmp" : "", tune_target_flags(b->m->target)),
 	                          &n, &cap);
 	const char *rest[] = {"-I", cdir, "-o", ir_fmt("%s/prog", cdir), ir_fmt("%s/task.c", cdir),
-	                      ir_fmt("%s/harness.c", cdir), "-lm",
+	                      ir_fmt("%s/harness.c", cdir), c->versus ? ir_fmt("%s/vs.c", cdir) : "-lm", "-lm",
 	                      c->inject && !strcmp(c->inject, "compile") ? "-DWEFT_TUNE_INJECT_COMPILE" : NULL};
 	for (size_t i = 0; i < sizeof rest / sizeof rest[0] && rest[i]; i++) {
 		if (n + 2 >= cap)
@@ -479,8 +534,15 @@ static void tune_measure_one(const TuneBench *b, TuneCand *c, const char *cdir)
 	if (rc == 0 && !strncmp(line, "ok ", 3)) {
 		c->status = "ok";
 		c->median_ns = atof(line + 3);
-		if (b->profile)
+		if (b->profile && !c->versus)
 			c->op_ns = read_op_times(out, b->model->nops);
+		const char *vs = c->versus ? first_line(out, "vs ") : "";
+		if (!strncmp(vs, "vs ", 3))
+			c->vs_ratio = atof(vs + 3);
+		else if (c->versus) {
+			c->status = "run_error";
+			c->detail = "no vs line";
+		}
 	} else if (rc == EXIT_WRONG) {
 		c->status = "wrong";
 		c->detail = line;
@@ -513,7 +575,7 @@ void tune_measure(const TuneBench *b, TuneCand *c, int n, int jobs,
 	char **cdir = ir_alloc(sizeof(char *) * (size_t)(n + 1));
 	int *first = ir_alloc(sizeof(int) * (size_t)(n + 1));
 	for (int k = 0; k < n; k++) {
-		c[k].status = NULL, c[k].detail = "", c[k].median_ns = 0, c[k].op_ns = NULL;
+		c[k].status = NULL, c[k].detail = "", c[k].median_ns = 0, c[k].op_ns = NULL, c[k].vs_ratio = NAN;
 		first[k] = first_copy(c, k);
 	}
 	build_all(b, c, n, jobs < 1 ? 1 : jobs, first, cdir);

@@ -287,7 +287,7 @@ static void record(void *ctx, TuneCand *c)
 		.sched = c->sched,
 		.status = (char *)c->status, .median_ns = ok ? c->median_ns : 0,
 		.trial = confirming ? T->nconfirm + 1 : T->done + 1, /* numbered apart */
-		.origin = (char *)c->origin, .predicted = c->predicted,
+		.origin = (char *)c->origin, .predicted = c->predicted, .vs_default = c->vs_ratio,
 	};
 	r.target = (char *)T->m.target;
 	if (!tune_log_append(T->log, &r))
@@ -295,6 +295,11 @@ static void record(void *ctx, TuneCand *c)
 	if (confirming) { /* a schedule timed again: not a trial, not a new point */
 		T->nconfirm++;
 		s->confirmed = true;
+		if (ok)
+			fprintf(stderr, "tune: %s: confirming: %.3fx the default's time\n", s->t->title, c->vs_ratio);
+		else
+			fprintf(stderr, "tune: %s: confirming: %s%s%s\n", s->t->title, c->status,
+			        c->detail && *c->detail ? ": " : "", c->detail ? c->detail : "");
 		return;
 	}
 	T->done++;
@@ -397,9 +402,10 @@ static int finalists(const TaskState *s, const char *def, const Point **fin)
 	return nf;
 }
 
-/* Time the task's finalists and the default rule again, in CONFIRM_ROUNDS rounds of each
-   finalist then the default, all recorded with origin "confirm": gen then takes a finalist
-   only if it beat the default beside it every time (tune_best_task). Each is built once. */
+/* Time the task's finalists again, CONFIRM_ROUNDS times each, each beside the default rule in
+   one process, run by run (its record's vs_default: the median ratio), recorded with origin
+   "confirm": gen then takes a finalist only if it beat the default every time
+   (tune_best_task). Each is built once. */
 static void confirm_task(Tuner *T, TaskState *s)
 {
 	const char *def = tune_default_sched(s->P);
@@ -407,14 +413,12 @@ static void confirm_task(Tuner *T, TaskState *s)
 	int nf = finalists(s, def, fin), n = 0;
 	if (nf == 0)
 		return; /* the default rule is the fastest */
-	TuneCand c[CONFIRM_ROUNDS * (FINALISTS + 1)];
-	for (int round = 0; round < CONFIRM_ROUNDS; round++) {
+	TuneCand c[CONFIRM_ROUNDS * FINALISTS];
+	for (int round = 0; round < CONFIRM_ROUNDS; round++)
 		for (int k = 0; k < nf; k++)
-			c[n++] = (TuneCand){.sched = fin[k]->sched, .origin = "confirm", .predicted = NAN};
-		c[n++] = (TuneCand){.sched = (char *)def, .origin = "confirm", .predicted = NAN};
-	}
-	fprintf(stderr, "tune: %s: timing its %d fastest schedules and the default again, %d rounds\n",
-	        s->t->title, nf, CONFIRM_ROUNDS);
+			c[n++] = (TuneCand){.sched = fin[k]->sched, .origin = "confirm", .versus = def, .predicted = NAN};
+	fprintf(stderr, "tune: %s: timing its %s beside the default, %d rounds\n", s->t->title,
+	        nf == 1 ? "fastest schedule" : ir_fmt("%d fastest schedules", nf), CONFIRM_ROUNDS);
 	T->cur = s;
 	tune_measure(&s->b, c, n, T->jobs, record, T);
 }

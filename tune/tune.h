@@ -71,6 +71,8 @@ typedef struct TuneRecord {
 	char *timing;      /* "warm" or "cold" (TuneMachine.timing); old logs: "warm" */
 	double median_ns;  /* status "ok" only; else 0 */
 	double predicted;  /* the cost model's prediction (log ns) when it proposed it, or NAN */
+	double vs_default; /* timed beside the default in one process: the median of its time over
+	                      the default's, run by run; else NAN */
 	int trial;
 } TuneRecord;
 typedef struct TuneMachine {
@@ -112,11 +114,13 @@ typedef struct TuneCand {
 	char *sched;       /* the task schedule's one-line text */
 	const char *inject; /* test hook: crash, hang, wrong, compile, or NULL */
 	const char *origin; /* default, random, mutation, model */
+	const char *versus; /* a schedule to time beside it run by run in one process, or NULL */
 	double predicted;  /* the cost model's prediction (log ns) or NAN */
 	const char *status; /* set by tune_measure (see log.c) */
 	double median_ns;
 	const char *detail; /* why it failed, for the progress lines */
 	double *op_ns;      /* a profiled whole model: per op, the median time of its nests (0: none) */
+	double vs_ratio;    /* with versus: the median of its time over versus's, run by run; else NAN */
 } TuneCand;
 /* Write the task's directory; false after an error. */
 bool tune_bench_init(TuneBench *b, const char *key, const char *dir, const TuneMachine *m);

@@ -178,6 +178,11 @@ tune_tests() {
 			at "$x" 960; at "$d" 1000; at "$x" 955; at "$d" 1000; } >"$TMP/choice.log" ||
 			! "$WEFT" tune --report "$TMP/choice.log" 2>&1 | grep 'weft gen uses' | grep -q 'a whole schedule'; then
 			why="a measurement was paired with another machine's default"
+		elif ! { at "$d" 1000; at "$x" 950; at "$d" 1000
+			for q in 1.02 0.97 0.96; do at "$x" 950 | sed "s/\"predicted\"/\"vs_default\": $q, \"predicted\"/"; done
+			} >"$TMP/choice.log" ||
+			! "$WEFT" tune --report "$TMP/choice.log" 2>&1 | grep 'weft gen uses' | grep -q 'the default rule'; then
+			why="a schedule that lost to the default beside it in one process (vs_default 1.02) was taken"
 		fi
 		if [[ -n $why ]]; then
 			fail tune/graph-choice "$why" "$TMP/choice.log"
@@ -186,9 +191,10 @@ tune_tests() {
 		fi
 	fi
 
-	# after the search, each task's finalists and its default are timed again in rounds (origin
-	# confirm), once: a log whose conv task has three schedules faster than its default (times
-	# set by hand) gets 3 rounds of the 3 and the default when tuning resumes, and no more after
+	# after the search, each task's finalists are timed again beside its default, in one process
+	# run by run (origin confirm, with vs_default), once: a log whose conv task has three
+	# schedules faster than its default (times set by hand) gets 3 rounds of the 3 when tuning
+	# resumes, and no more after
 	if selected tune/confirm; then
 		log=$TMP/confirm.log
 		: >"$TMP/tune.txt"
@@ -206,17 +212,18 @@ tune_tests() {
 		mv "$TMP/confirm2.log" "$log"
 		st=0
 		tune_run "$log" --trials 6 || st=$?
-		n1=$(grep -c '"origin": "confirm"' "$log")
+		n1=$(grep '"origin": "confirm"' "$log" | grep -c '"vs_default": [0-9.]*, "predicted"')
 		nfin=$(grep '"origin": "confirm"' "$log" | sed 's/.*"sched": //; s/, "status".*//' | sort -u | wc -l)
 		tune_run "$log" --trials 6
 		n2=$(grep -c '"origin": "confirm"' "$log")
 		if [[ $st -ne 0 ]]; then
 			fail tune/confirm "weft tune exited $st" "$TMP/tune.txt" tail
-		elif [[ $n1 -ne 12 || $nfin -ne 4 ]]; then
-			fail tune/confirm "want 12 confirming runs of 4 schedules (3 rounds of 3 finalists and the default), saw $n1 of $nfin" "$log"
-		elif [[ $n2 -ne 12 ]]; then
+		elif [[ $n1 -ne 9 || $nfin -ne 3 ]]; then
+			fail tune/confirm "want 9 confirming runs of 3 schedules with their ratio to the default (3 rounds of 3 finalists), saw $n1 of $nfin" "$log"
+		elif [[ $n2 -ne 9 ]]; then
 			fail tune/confirm "a rerun with nothing new timed them again ($n2 confirming runs)" "$log"
-		elif ! grep -q "timing its 3 fastest schedules and the default again" "$TMP/tune.txt"; then
+		elif ! grep -q "timing its 3 fastest schedules beside the default" "$TMP/tune.txt" ||
+			! grep -q "confirming: [0-9.]*x the default's time" "$TMP/tune.txt"; then
 			fail tune/confirm "no progress line for the confirming rounds" "$TMP/tune.txt" tail
 		else
 			pass tune/confirm
@@ -224,7 +231,8 @@ tune_tests() {
 	fi
 
 	# which task schedule gen takes once confirmed: one that beat the default beside it every
-	# time; else the default (a default record, then confirming runs of X and D, times by hand)
+	# time, by 1% at the median; else the default (a default record, then X's confirming runs,
+	# their ratios to the default set by hand)
 	if selected tune/task-choice; then
 		log=$TMP/sched.log
 		[[ -s $log ]] || tune_run "$log" --trials 6 >/dev/null 2>&1 || true
@@ -232,12 +240,11 @@ tune_tests() {
 		d=$(grep 'y = conv2d' "$log" | grep '"origin": "default"' | grep '"status": "ok"' | head -1)
 		x=$(grep 'y = conv2d' "$log" | grep -v '"origin": "default"' | grep '"status": "ok"' | head -1)
 		at() { sed -E "s/\"median_ns\": [0-9.]+/\"median_ns\": $2/; s/\"origin\": \"[a-z]*\"/\"origin\": \"$3\"/" <<<"$1"; }
-		task_choice() { # D at 1000, then X D X D ... confirming: what --report says gen uses
-			local i=0 t
+		task_choice() { # D at 1000, X at 500, then X confirming at these ratios: what --report says gen uses
+			local q
 			{ at "$d" 1000 default; at "$x" 500 model; } >"$TMP/tchoice.log"
-			for t in "$@"; do
-				if ((i % 2 == 0)); then at "$x" "$t" confirm; else at "$d" "$t" confirm; fi >>"$TMP/tchoice.log"
-				i=$((i + 1))
+			for q in "$@"; do
+				at "$x" 950 confirm | sed "s/\"predicted\"/\"vs_default\": $q, \"predicted\"/" >>"$TMP/tchoice.log"
 			done
 			"$WEFT" tune --report "$TMP/tchoice.log" 2>&1 | grep 'weft gen uses'
 		}
@@ -245,10 +252,14 @@ tune_tests() {
 			why="the log has no default and other conv schedule"
 		elif ! task_choice | grep -q 'the best schedule (not timed again'; then
 			why="without confirming runs, the fastest record was not taken"
-		elif ! task_choice 950 1000 960 1010 955 1000 | grep -q 'the best schedule (it beat the default every time'; then
+		elif ! task_choice 0.95 0.96 0.955 | grep -q 'the best schedule (it beat the default every time'; then
 			why="a finalist faster than the default beside it three times was not taken"
-		elif ! task_choice 950 1000 1030 1010 955 1000 | grep -q 'the default rule (no finalist beat it'; then
+		elif ! task_choice 0.95 1.02 0.955 | grep -q 'the default rule (no finalist beat it'; then
 			why="a finalist slower than the default beside it once was taken (its fastest, 500, is a lucky record)"
+		elif ! task_choice 0.95 0.96 | grep -q 'the default rule (no finalist beat it'; then
+			why="a finalist timed beside the default only twice was taken"
+		elif ! task_choice 0.995 0.993 0.996 | grep -q 'the default rule (no finalist beat it'; then
+			why="a finalist faster than the default by less than 1% was taken"
 		fi
 		if [[ -n $why ]]; then
 			fail tune/task-choice "$why" "$TMP/tchoice.log"
