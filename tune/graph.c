@@ -244,7 +244,8 @@ static double per_measurement(const Pass *p) { return p->nseen ? (now() - p->t0)
 /* Before the deadline with room left for k more measurements and confirm's. */
 static bool room_for(const Pass *p, int k)
 {
-	return p->in->deadline <= 0 || now() + (CONFIRM_ROUNDS * (FINALISTS + 1) + k) * per_measurement(p) < p->in->deadline;
+	/* a confirming run times a finalist and the default: two measurements */
+	return p->in->deadline <= 0 || now() + (2 * CONFIRM_ROUNDS * FINALISTS + k) * per_measurement(p) < p->in->deadline;
 }
 
 /* Measure n whole-model schedules (NULL: does not compose); times[i] their medians

@@ -321,7 +321,7 @@ static void emit_harness(const Graph *g, bool runtime_params, bool profile, bool
 		      evict_floats);
 	else
 		emitf(b, "\tlong batch = t1 < 1e-3 ? (long)(1e-3 / (t1 + 1e-9)) + 1 : 1;\n");
-	emitf(b, "\tstatic double samples[1000], ratios[1000];\n\tint n = 0;\n\tdouble total = 0;\n\t(void)ratios;\n");
+	emitf(b, "\tstatic double samples[1000]%s;\n\tint n = 0;\n\tdouble total = 0;\n", versus ? ", ratios[1000]" : "");
 	if (profile)
 		emitf(b, "\tstatic double ops[1000][NOPS];\n");
 	/* cold: at most 100 samples, each after a write of 4 MB or more (and a flush) */
@@ -409,9 +409,11 @@ static _Noreturn void build_child(const TuneBench *b, TuneCand *c, const char *c
 	char **argv = gen_cc_argv(ir_fmt(CC_OPT "%s %s", b->m->openmp ? " -fopenmp" : "", tune_target_flags(b->m->target)),
 	                          &n, &cap);
 	const char *rest[] = {"-I", cdir, "-o", ir_fmt("%s/prog", cdir), ir_fmt("%s/task.c", cdir),
-	                      ir_fmt("%s/harness.c", cdir), c->versus ? ir_fmt("%s/vs.c", cdir) : "-lm", "-lm",
-	                      c->inject && !strcmp(c->inject, "compile") ? "-DWEFT_TUNE_INJECT_COMPILE" : NULL};
-	for (size_t i = 0; i < sizeof rest / sizeof rest[0] && rest[i]; i++) {
+	                      ir_fmt("%s/harness.c", cdir), c->versus ? ir_fmt("%s/vs.c", cdir) : "", "-lm",
+	                      c->inject && !strcmp(c->inject, "compile") ? "-DWEFT_TUNE_INJECT_COMPILE" : ""};
+	for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) {
+		if (!*rest[i])
+			continue;
 		if (n + 2 >= cap)
 			argv = ir_xrealloc(argv, sizeof(char *) * (size_t)(cap *= 2));
 		argv[n++] = (char *)rest[i];
@@ -558,13 +560,15 @@ static void tune_measure_one(const TuneBench *b, TuneCand *c, const char *cdir)
 	}
 }
 
-/* The first candidate of c[0..k] with c[k]'s schedule and injection: a batch may time one
+/* The first candidate of c[0..k] with c[k]'s schedule, injection and versus: a batch may time one
    schedule several times (the rounds of a confirmation), built once. */
+static bool same_text(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
 static int first_copy(const TuneCand *c, int k)
 {
 	for (int j = 0; j < k; j++)
-		if (!strcmp(c[j].sched, c[k].sched) && (c[j].inject == c[k].inject ||
-		    (c[j].inject && c[k].inject && !strcmp(c[j].inject, c[k].inject))))
+		if (!strcmp(c[j].sched, c[k].sched) && same_text(c[j].inject, c[k].inject) &&
+		    same_text(c[j].versus, c[k].versus))
 			return j;
 	return k;
 }

@@ -444,7 +444,7 @@ static void confirm_tasks(Tuner *T, double end)
 			return;
 		done[pick - T->ts] = true;
 		double per = pick->measured ? pick->spent / pick->measured : 0;
-		if (end > 0 && now() + CONFIRM_ROUNDS * (FINALISTS + 1) * per > end)
+		if (end > 0 && now() + 2 * CONFIRM_ROUNDS * FINALISTS * per > end) /* each times two */
 			continue;
 		if (!pick->bench_ready) {
 			const char *dir = ir_fmt("%s/t%d", T->dir, (int)(pick - T->ts));
