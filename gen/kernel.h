@@ -13,7 +13,7 @@
 
 #include "gen.h"
 
-enum { MAX_CHAIN = 32, MAX_TPEND = 64, MAX_VGROUP = 16, VQ_MIN = -16, VQ_N = 48, MAX_PFLINES = 64 };
+enum { MAX_CHAIN = 32, MAX_TPEND = 64, MAX_VGROUP = 16, VQ_MIN = -16, VQ_N = 48, VF_N = 48, MAX_PFLINES = 64 };
 
 /* Loads of one tensor at constant distances from one another (vshift.c): vectors V_q at
    origin + q*W, each loaded once where first needed. */
@@ -29,6 +29,14 @@ typedef struct VGroup {
 	uint64_t valid[VQ_N];   /* its lanes read from memory (the others are 0) */
 	int vind[VQ_N];         /* the indentation where it was declared (maybe below ind) */
 	unsigned vsnap[VQ_N];   /* closes below that then */
+	/* stride 2 and irregular lanes: vectors loaded where a tap's lanes begin (distance fd
+	   from origin), off the grid of the V_q; as v, valid, vind, vsnap */
+	int nfree;
+	int64_t fd[VF_N];
+	const char *fv[VF_N];
+	uint64_t fvalid[VF_N];
+	int find[VF_N];
+	unsigned fsnap[VF_N];
 } VGroup;
 
 typedef struct Emit {
@@ -140,5 +148,6 @@ const char *vec_use_mask(Emit *E);
    vector or of a shift of two, or NULL to load it as usual. */
 const char *vshift_load(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes);
 const char *vshift_load2(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes);
+const char *vshift_loadx(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes);
 
 #endif

@@ -337,7 +337,9 @@ static const char *vec_load(Emit *E, int t, const Ix *const *idx)
 	if (k == 0)
 		return broadcast(E, ir_fmt("%s[%s]", p, at));
 	if (k < 0) { /* irregular lanes: a gather at constant distances, else lane by lane */
-		const char *w = windows_load(E, p, at);
+		const char *w = known_lanes(E, &lanes, false) ? vshift_loadx(E, t, p, off0, lanes) : NULL;
+		if (!w)
+			w = windows_load(E, p, at);
 		if (w)
 			return w;
 		const char *a = ir_fmt("&%s[%s]", p, at);

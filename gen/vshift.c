@@ -18,14 +18,16 @@
  * loads (the V_q and the shifted loads left as loads). On 14x14 rows of 4 (ir/plainrules.c
  * small_map_rows) 29.4 -> 22.5 us.
  *
- * Stride 2 (vshift_load2): a row's taps at stride 2 (a depthwise conv's vector of output
- * pixels) read every other element at distances 1 apart; with the table's @perm2, a tap whose
- * lanes fall in V_q and V_q+1 is one permutation of the two (elements r, r + 2, ...) instead of
- * two loads and a permutation, and taps s and s + 1 read the same pair. AVX-512 on AMD EPYC,
- * where a split load takes two load slots: mb_dw4 (56x56x128, stride 2; a harness, warm)
- * 40.8 -> 34.6 us, 0.51 -> 0.89 of oneDNN in `make bench`. A tap whose last lane reaches into
- * V_q+2 reads as before, a pair of loads (under a mask of irregular lanes, a gather); two
- * permutations of three shared vectors instead measured no better.
+ * Stride 2 and irregular lanes (vshift_load2, vshift_loadx): a row's taps at stride 2 (a
+ * depthwise conv's vector of output pixels) read every other element at distances 1 apart;
+ * with the table's @perm2 each tap is one permutation of two vectors of the group. Those are
+ * free vectors, loaded where a tap's lanes begin (one element before, under a padding column),
+ * not on the grid of the V_q: taps s, s + 1, s + 2 of a row then read the same two, and
+ * irregular lanes (two rows of a small map in one vector) one vector per row. AVX-512 on AMD
+ * EPYC, where a split load takes two load slots, in `make bench` against oneDNN: mb_dw4
+ * (56x56x128) 0.51 -> 0.89 with the grid (taps whose last lane reached into V_q+2 kept two
+ * loads each), 0.92-0.97 with free vectors; mb_dw6 (28x28) 0.88 -> 1.02; mb_dw8 (14x14,
+ * irregular lanes) 0.82 -> 1.11.
  *
  * Which groups: the SIMD branch is first rendered as a probe (E->vprobe, output dropped) that
  * records each group and whether two of its offsets differ by a non-multiple of W; the real
@@ -234,40 +236,170 @@ const char *vshift_load(Emit *E, int t, const char *p, const Ix *off, uint64_t l
 	return vec_tpl4(E, "alignr", hi, lo, ir_fmt("%lld", (long long)r), NULL);
 }
 
-/* A stride-2 load (lane j reads off + 2j) from the group's vectors: one permutation of V_q and
-   V_q+1 instead of two loads and one. Only where the lanes' elements fall in those two (a tap
-   whose last lane reaches into V_q+2 reads as it would without the group). */
-const char *vshift_load2(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes)
+/* Free vector i of group v, if still in scope. */
+static bool free_live(const Emit *E, const VGroup *v, int i)
+{
+	return in_scope(E->G, v->find[i], v->fsnap[i]);
+}
+
+/* The lanes (of those held) whose elements, at distances el from the group's origin, a vector
+   at distance at holding lanes valid has. */
+static uint64_t covers(int64_t W, int64_t at, uint64_t valid, const int64_t *el, uint64_t held)
+{
+	uint64_t c = 0;
+	for (int64_t j = 0; j < W; j++)
+		if ((held >> j & 1) && el[j] >= at && el[j] < at + W && (valid >> (el[j] - at) & 1))
+			c |= (uint64_t)1 << j;
+	return c;
+}
+
+/* The lanes of held whose elements fall in [at, at + W). */
+static uint64_t in_window(int64_t W, int64_t at, const int64_t *el, uint64_t held)
+{
+	return covers(W, at, ~(uint64_t)0, el, held);
+}
+
+/* Where a new vector for lanes rest starts: at the first lane's element, or the one before
+   when the lane in front of it is not held (a padding column: the row's next tap starts
+   there) and the lanes the window would hold stay the same. */
+static int64_t window_start(int64_t W, const int64_t *el, uint64_t held, uint64_t rest)
+{
+	int64_t j0 = 0;
+	while (!(rest >> j0 & 1))
+		j0++;
+	int64_t m = el[j0];
+	for (int64_t j = j0; j < W; j++)
+		if ((rest >> j & 1) && el[j] < m)
+			m = el[j];
+	bool gap = j0 > 0 && !(held >> (j0 - 1) & 1);
+	if (gap && (in_window(W, m - 1, el, rest) & in_window(W, m, el, rest)) == in_window(W, m, el, rest))
+		return m - 1;
+	return m;
+}
+
+/* A new free vector of group v at distance at, holding at least the elements of lanes need
+   (the others it can: lanes_inside the tensor, else 0), declared here; its slot, or -1. */
+static int load_free(Emit *E, VGroup *v, int64_t at, const int64_t *el, uint64_t need)
+{
+	int i = 0;
+	while (i < v->nfree && free_live(E, v, i))
+		i++;
+	if (i == VF_N)
+		return -1;
+	uint64_t bits = 0;
+	for (int64_t j = 0; j < E->W; j++)
+		if (need >> j & 1)
+			bits |= (uint64_t)1 << (el[j] - at);
+	const Ix *off = kernel_fold(E, ix_addc(v->origin, at));
+	bits |= lanes_inside(E, v->t, off);
+	const char *a = ir_fmt("&%s[%s]", v->p, kernel_ix_c(E, off));
+	const char *text = bits == all_lanes(E)
+		? vec_tpl4(E, "load", a, NULL, NULL, NULL)
+		: vec_tpl4(E, "maskload", a, vec_tpl4(E, "maskbits", ir_fmt("0x%llxu", (unsigned long long)bits), NULL, NULL, NULL), NULL, NULL);
+	v->fv[i] = ir_fmt("weft_v%d", ++E->nextv);
+	gen_line(E->G, "const %s %s = %s;", vec_type(E), v->fv[i], text);
+	v->fd[i] = at;
+	v->fvalid[i] = bits;
+	v->find[i] = E->G->ind;
+	v->fsnap[i] = closes_below(E->G, E->G->ind);
+	v->nfree += i == v->nfree;
+	return i;
+}
+
+/* Lanes held, whose elements lie at distances el from group v's origin, as one permutation
+   of two vectors of the group: two live ones that hold them all, else one live one and one
+   new, else two new (each at window_start of the lanes left); NULL if two cannot hold them
+   or there is no room. A row's taps s, s + 1, s + 2 (distances 1 apart) so read the vectors
+   loaded at the first of them. */
+static const char *free_perm(Emit *E, VGroup *v, const int64_t *el, uint64_t held)
 {
 	int64_t W = E->W;
-	if (!gen_template_find(E->G->vt, "perm2") || !gen_template_find(E->G->vt, "maskbits") || W > 32)
+	int a = -1, b = -1;
+	uint64_t best = 0;
+	for (int i = 0; i < v->nfree && b < 0; i++) {
+		if (!free_live(E, v, i))
+			continue;
+		uint64_t ci = covers(W, v->fd[i], v->fvalid[i], el, held);
+		if (ci == held)
+			a = b = i;
+		for (int k = 0; k < v->nfree && b < 0 && ci; k++)
+			if (k != i && free_live(E, v, k) && (ci | covers(W, v->fd[k], v->fvalid[k], el, held)) == held)
+				a = i, b = k;
+		if (b < 0 && __builtin_popcountll(ci) > __builtin_popcountll(best))
+			best = ci, a = i;
+	}
+	if (b < 0) { /* new vectors: one beside live a when a window holds the rest, else two */
+		uint64_t rest = a >= 0 ? held & ~best : held;
+		int64_t s0 = window_start(W, el, held, rest);
+		if (a >= 0 && (rest & ~in_window(W, v->fd[a] + W, el, rest)) == 0)
+			s0 = v->fd[a] + W; /* right after a: the row's next taps read it too */
+		uint64_t left = rest & ~in_window(W, s0, el, rest);
+		if (a >= 0 && left) { /* two new ones instead */
+			a = -1, rest = held;
+			s0 = window_start(W, el, held, rest);
+			left = rest & ~in_window(W, s0, el, rest);
+		}
+		int64_t s1 = 0;
+		if (left) { /* right after the first window (a row's taps then read one pair), else
+			       where the lanes left begin (a second row) */
+			s1 = s0 + W;
+			if (left & ~in_window(W, s1, el, left))
+				s1 = window_start(W, el, held, left);
+			if (left & ~in_window(W, s1, el, left))
+				return NULL;
+		}
+		int first = load_free(E, v, s0, el, rest & ~left);
+		if (first < 0)
+			return NULL;
+		if (a < 0)
+			a = first, b = left ? load_free(E, v, s1, el, left) : first;
+		else
+			b = first;
+		if (b < 0)
+			return NULL;
+	}
+	char *list = "";
+	for (int64_t j = 0; j < W; j++) { /* a lane not held takes element 0 (any would do) */
+		int64_t e = 0;
+		if ((held >> j & 1) && el[j] >= v->fd[a] && el[j] < v->fd[a] + W && (v->fvalid[a] >> (el[j] - v->fd[a]) & 1))
+			e = el[j] - v->fd[a];
+		else if (held >> j & 1)
+			e = W + el[j] - v->fd[b];
+		list = ir_fmt("%s%s%lld", list, j ? ", " : "", (long long)e);
+	}
+	return vec_tpl4(E, "perm2", v->fv[a], list, v->fv[b], NULL);
+}
+
+/* A load whose lane j reads off + delta[j] (delta NULL: 2j) from free vectors of its group. */
+static const char *free_load(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes, const int64_t *delta)
+{
+	int64_t W = E->W;
+	if (!gen_template_find(E->G->vt, "perm2") || !gen_template_find(E->G->vt, "maskbits") || W > 32 || !lanes)
 		return NULL;
-	int64_t d, r;
+	int64_t d;
 	VGroup *v = sharing_group(E, t, p, off, &d);
 	if (!v)
 		return NULL;
-	int64_t q = lane_split(d, W, &r);
-	uint64_t need[2] = {0, 0}; /* the elements of V_q and V_q+1 read */
+	int64_t el[32];
 	for (int64_t j = 0; j < W; j++)
-		if (lanes >> j & 1) {
-			int64_t e = r + 2 * j;
-			if (e >= 2 * W)
-				return NULL;
-			need[e / W] |= (uint64_t)1 << (e % W);
-		}
-	if (!need[0] && need[1]) { /* the lanes read only V_q+1 (the first ones masked off) */
-		q++, r -= W;
-		need[0] = need[1], need[1] = 0;
-	}
-	/* both or neither: a vector loaded here and then not used would be an unused local */
-	if (!vq_ready(E, v, q, need[0]) || (need[1] && !vq_ready(E, v, q + 1, need[1])))
-		return NULL;
-	const char *lo = vq(E, v, q, need[0], true);
-	const char *hi = need[1] ? vq(E, v, q + 1, need[1], true) : lo;
-	if (!lo || !hi)
-		die("vshift_load2: a vector found ready was not given");
-	char *list = "";
-	for (int64_t j = 0; j < W; j++) /* a lane not read takes element 0 (any would do) */
-		list = ir_fmt("%s%s%lld", list, j ? ", " : "", (lanes >> j & 1) ? (long long)(r + 2 * j) : 0LL);
-	return vec_tpl4(E, "perm2", lo, list, hi, NULL);
+		el[j] = d + (delta ? delta[j] : 2 * j);
+	return free_perm(E, v, el, lanes);
+}
+
+/* A stride-2 load (lane j reads off + 2j) as one permutation of two vectors of its group
+   (free_perm) instead of two loads and one. (A grid of V_q from the group's origin, as
+   vshift_load, shares less: rows 28 floats apart start at every fourth lane, and a row whose
+   taps reach into a third V_q took two loads of their own per tap; mb_dw6, AVX-512 on AMD
+   EPYC: 74 loads for 63 FMAs, 15.5 us; free vectors: 50 loads, 12.2 us, warm.) */
+const char *vshift_load2(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes)
+{
+	return free_load(E, t, p, off, lanes, NULL);
+}
+
+/* A load of irregular lanes (E->vdelta: pixels of two rows of a small map in one vector) as
+   one permutation of two vectors of its group (free_perm), shared by the taps of a row
+   (mb_dw8, 14x14 at stride 2: 72 loads for 36 FMAs, 7.9 us; 21 loads, 5.4 us, warm). */
+const char *vshift_loadx(Emit *E, int t, const char *p, const Ix *off, uint64_t lanes)
+{
+	return free_load(E, t, p, off, lanes, E->vdelta);
 }

@@ -352,16 +352,18 @@ test_targets() {
 			fi
 		fi
 		# A stride-2 row's taps: vectors loaded once and permuted (@perm2) where the table can,
-		# each tap's own pair of loads on the others.
+		# each tap's own pair of loads on the others; the same for two short rows in one vector
+		# (irregular lanes, dw_s2_rows).
 		name=targets/$t/strided-shared-loads
 		if selected "$name"; then
-			local np want=0
+			local np nr want=0
 			np=$(gen_count "$t" 'permutex2var_ps(weft_v' tests/run/dw_s2_wide.weft)
+			nr=$(gen_count "$t" 'permutex2var_ps(weft_v' tests/run/dw_s2_rows.weft)
 			grep -q '^@perm2' "templates/$t.tpl" && grep -q '^@maskbits' "templates/$t.tpl" && want=1
-			if [[ $np != none && $(( np > 0 )) -eq $want ]]; then
+			if [[ $np != none && $nr != none && $(( np > 0 )) -eq $want && $(( nr > 0 )) -eq $want ]]; then
 				pass "$name"
 			else
-				fail "$name" "dw_s2_wide (--target $t): permutations of shared vectors: $np, table has @perm2: $want"
+				fail "$name" "permutations of shared vectors (--target $t): dw_s2_wide $np, dw_s2_rows $nr; table has @perm2: $want"
 			fi
 		fi
 		# Schedules that vectorize stages calling exp, sigmoid, tanh or gelu (the tables' helpers).
